@@ -1,0 +1,74 @@
+"""The Policy protocol: token ids in; token ids and per-token logprobs out, batched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from agentgym.errors import ConfigError
+
+__all__ = ["SamplingParams", "Request", "Generation", "Policy"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample one assistant turn."""
+
+    temperature: float = 1.0
+    """Softmax temperature; 0 means greedy."""
+    top_p: float = 1.0
+    """Nucleus sampling mass in (0, 1]."""
+    max_new_tokens: int = 256
+    """Upper bound on sampled tokens per turn."""
+    stop_token_ids: tuple[int, ...] = ()
+    """Extra ids that end a turn (the tokenizer's end-of-turn id is always one)."""
+    seed: int | None = None
+    """Seed for the sampler's RNG; None draws fresh randomness."""
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+@dataclass
+class Request:
+    """One prompt to continue: its token ids and, for text backends, the messages."""
+
+    prompt_ids: list[int]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    max_new_tokens: int | None = None
+    """Per-request cap (e.g. what is left of an episode's token budget)."""
+
+
+@dataclass
+class Generation:
+    """A sampled continuation: ids, one logprob per id, and why it stopped.
+
+    ``logprobs[i]`` is the log-probability of ``token_ids[i]`` under the
+    temperature-scaled distribution the sampler drew from. ``token_ids``
+    includes the end-of-turn token when ``finish_reason == "stop"``.
+    """
+
+    token_ids: list[int]
+    logprobs: list[float]
+    finish_reason: Literal["stop", "length"] = "stop"
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """What the collector needs from a policy backend.
+
+    ``tokenizer`` is a Hugging Face tokenizer with a chat template; the
+    collector renders observations with it, so ids given to ``generate`` are
+    exactly the ids the trainer will see.
+    """
+
+    tokenizer: Any
+
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[Generation]:
+        """Sample one continuation per request, batched where the backend can."""
+        ...

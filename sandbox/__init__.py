@@ -1,0 +1,1 @@
+"""Code execution sandboxes (bwrap, docker, local) and a warm worker pool."""
