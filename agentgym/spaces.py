@@ -6,7 +6,6 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from gymnasium import spaces
 
 __all__ = ["ROLES", "Chat", "Utterance"]
@@ -14,7 +13,7 @@ __all__ = ["ROLES", "Chat", "Utterance"]
 #: Roles a message may carry, in the OpenAI / Hugging Face chat shape.
 ROLES = ("system", "user", "assistant", "tool")
 
-_SAMPLE_CHARS = string.ascii_letters + string.digits + " .,<>/{}\":_-\n"
+_SAMPLE_CHARS = string.ascii_letters + string.digits + ' .,<>/{}":_-\n'
 
 
 class Utterance(spaces.Space[str]):
@@ -106,5 +105,3 @@ class Chat(spaces.Space[list]):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Chat) and other.roles == self.roles
-
-

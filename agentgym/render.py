@@ -1,0 +1,241 @@
+"""Chat templates to token ids, incrementally: the TITO ledger.
+
+The trainer must see exactly the ids the policy sampled. So the ids of each
+new observation are computed once, by templating only the new messages, and
+appended to the episode's :class:`~agentgym.trajectory.TokenLedger`; sampled
+ids are appended as they came.
+
+Templating only the new messages: render ``BASE + new`` and ``BASE`` (a fixed
+short conversation ending in an assistant turn) and keep the suffix. After a
+sampled turn, the template's closing tokens the sampler did not produce (e.g.
+the newline after ``<|im_end|>``) are appended as prompt tokens (mask 0).
+Templates that rewrite history are detected and handled with one training
+sample per turn (:attr:`ChatRenderer.incremental` is False).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentgym.errors import TemplateError
+from agentgym.trajectory import TokenLedger
+
+__all__ = ["ChatRenderer", "EpisodeTokens", "DriftReport", "check_drift"]
+
+_BASE: list[dict[str, Any]] = [
+    {"role": "system", "content": "S"},
+    {"role": "user", "content": "U"},
+    {"role": "assistant", "content": "A"},
+]
+_PROBE_NEW: list[dict[str, Any]] = [{"role": "user", "content": "probe message 1"}]
+
+
+def _common_suffix(a: Sequence[int], b: Sequence[int]) -> list[int]:
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return list(a[len(a) - n :]) if n else []
+
+
+class ChatRenderer:
+    """Renders chat messages to token ids with a tokenizer's chat template.
+
+    Args:
+        tokenizer: a Hugging Face tokenizer with a chat template.
+        tools: tool schemas passed to the template (``tools=``) on every render.
+        template_kwargs: extra keyword arguments for ``apply_chat_template``.
+
+    Example:
+        >>> r = ChatRenderer(tokenizer)
+        >>> ids = r.render([{"role": "user", "content": "hi"}], add_generation_prompt=True)
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        tools: list[dict[str, Any]] | None = None,
+        template_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise TemplateError(
+                f"tokenizer {type(tokenizer).__name__} has no chat_template; use an instruct/"
+                "chat model's tokenizer or set tokenizer.chat_template to a Jinja template"
+            )
+        self.tokenizer = tokenizer
+        self.tools = tools
+        self.template_kwargs = dict(template_kwargs or {})
+        self._base_ids = self.render(_BASE)
+        self.end_of_turn_ids = self._find_turn_closing()
+        self.incremental = self._is_prefix_stable()
+
+    # ------------------------------------------------------------------ basics
+    def render(
+        self, messages: list[dict[str, Any]], add_generation_prompt: bool = False
+    ) -> list[int]:
+        """Token ids of ``messages`` rendered by the template (no extra BOS/EOS added)."""
+        try:
+            text = self.tokenizer.apply_chat_template(
+                messages,
+                tools=self.tools,
+                tokenize=False,
+                add_generation_prompt=add_generation_prompt,
+                **self.template_kwargs,
+            )
+        except Exception as e:
+            raise TemplateError(
+                f"the chat template failed to render {len(messages)} messages: {e}"
+            ) from e
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def stop_token_id(self) -> int:
+        """The id that ends an assistant turn (first of the template's closing tokens)."""
+        return self.end_of_turn_ids[0]
+
+    def _find_turn_closing(self) -> list[int]:
+        """Closing tokens of an assistant turn: the common suffix of two different turns."""
+        pre = self.render(_BASE[:-1], add_generation_prompt=True)
+        other = self.render(_BASE[:-1] + [{"role": "assistant", "content": "Zq 42"}])
+        a, b = self._base_ids[len(pre) :], other[len(pre) :]
+        if self._base_ids[: len(pre)] != pre or other[: len(pre)] != pre:
+            raise TemplateError(
+                "the chat template's generation prompt is not a prefix of a rendered "
+                "assistant turn; agentgym cannot place sampled tokens in the conversation"
+            )
+        closing = _common_suffix(a, b)
+        if not closing:
+            eos = self.tokenizer.eos_token_id
+            if eos is None:
+                raise TemplateError(
+                    "cannot find the template's end-of-turn token and no eos_token_id"
+                )
+            closing = [eos]
+        return closing
+
+    def _is_prefix_stable(self) -> bool:
+        longer = self.render(_BASE + _PROBE_NEW + [{"role": "assistant", "content": "B"}])
+        return longer[: len(self._base_ids)] == self._base_ids
+
+    # ------------------------------------------------------------- incremental
+    def initial_ids(self, messages: list[dict[str, Any]]) -> list[int]:
+        """Ids of the first observation, ending with the generation prompt."""
+        return self.render(messages, add_generation_prompt=True)
+
+    def continuation_ids(self, new_messages: list[dict[str, Any]]) -> list[int]:
+        """Ids that follow a closed assistant turn: ``new_messages`` + generation prompt."""
+        full = self.render(_BASE + list(new_messages), add_generation_prompt=True)
+        if full[: len(self._base_ids)] != self._base_ids:
+            raise TemplateError(
+                "rendering new messages changed the tokens of earlier ones; "
+                "this template is not prefix-stable for these messages"
+            )
+        return full[len(self._base_ids) :]
+
+    def closing_ids(self, sampled: Sequence[int], finish_reason: str) -> list[int]:
+        """Template tokens to append after a sampled turn that the sampler did not emit."""
+        closing = self.end_of_turn_ids
+        if finish_reason == "stop" and sampled and sampled[-1] == closing[0]:
+            return list(closing[1:])
+        return list(closing)
+
+
+class EpisodeTokens:
+    """The token ledger of one episode, grown turn by turn.
+
+    Usage: ``start(obs)``, then repeatedly ``prompt_ids()`` → sample →
+    ``add_turn(ids, logprobs, finish)`` → ``add_observation(new_msgs)``.
+    """
+
+    def __init__(self, renderer: ChatRenderer) -> None:
+        self.renderer = renderer
+        self.ledger = TokenLedger()
+        self.per_turn: list[TokenLedger] | None = None if renderer.incremental else []
+        self.messages: list[dict[str, Any]] = []
+        self._closed_at = 0
+
+    def start(self, messages: list[dict[str, Any]]) -> None:
+        """Begin with the env's first observation."""
+        self.messages = list(messages)
+        if self.per_turn is None:
+            self.ledger.add_prompt(self.renderer.initial_ids(messages))
+
+    def prompt_ids(self) -> list[int]:
+        """The ids the policy continues from now."""
+        if self.per_turn is None:
+            return list(self.ledger.input_ids)
+        return self.renderer.render(self.messages, add_generation_prompt=True)
+
+    def add_turn(
+        self, ids: list[int], logprobs: list[float], finish_reason: str, text: str
+    ) -> None:
+        """Append a sampled assistant turn and the template's closing tokens."""
+        if self.per_turn is None:
+            self.ledger.add_sampled(ids, logprobs)
+            self.ledger.add_prompt(self.renderer.closing_ids(ids, finish_reason))
+            self._closed_at = len(self.ledger)
+        else:
+            sample = TokenLedger()
+            sample.add_prompt(self.prompt_ids())
+            sample.add_sampled(ids, logprobs)
+            self.per_turn.append(sample)
+        self.messages.append({"role": "assistant", "content": text})
+
+    def add_observation(self, messages: list[dict[str, Any]]) -> None:
+        """Append the env's reply; its ids are computed once, here."""
+        self.messages.extend(messages)
+        if self.per_turn is None and messages:
+            self.ledger.add_prompt(self.renderer.continuation_ids(messages))
+
+    def trim_trailing_prompt(self) -> None:
+        """Drop prompt tokens after the last sampled turn (nothing there is trained on)."""
+        if self.per_turn is not None or not self.ledger.turn_spans:
+            return
+        for name in ("input_ids", "loss_mask", "logprobs"):
+            del getattr(self.ledger, name)[self._closed_at :]
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Result of comparing a ledger with a full re-render of its conversation."""
+
+    ok: bool
+    position: int | None
+    """First index where the two id lists differ (None if they match)."""
+    ledger_len: int
+    rerender_len: int
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def check_drift(
+    renderer: ChatRenderer,
+    ledger: TokenLedger,
+    messages: list[dict[str, Any]],
+    context: int = 8,
+) -> DriftReport:
+    """Compare ``ledger.input_ids`` with ``renderer.render(messages)``.
+
+    ``messages`` is the conversation the ledger covers (ending with the last
+    assistant turn). A mismatch usually means re-tokenising sampled text gives
+    other ids than were sampled, or the template is not prefix-stable.
+    """
+    full = renderer.render(messages)
+    got = ledger.input_ids
+    n = min(len(full), len(got))
+    pos = next((i for i in range(n) if full[i] != got[i]), None)
+    if pos is None and len(full) == len(got):
+        return DriftReport(True, None, len(got), len(full), "ledger matches the full re-render")
+    if pos is None:
+        pos = n
+    tok = renderer.tokenizer
+    lo = max(0, pos - context)
+    detail = (
+        f"ledger and re-render differ at token {pos} (ledger has {len(got)} ids, re-render "
+        f"{len(full)}): ledger …{tok.decode(got[lo : pos + context])!r} vs re-render "
+        f"…{tok.decode(full[lo : pos + context])!r}"
+    )
+    return DriftReport(False, pos, len(got), len(full), detail)
