@@ -1,0 +1,215 @@
+"""Advantage estimators, registered by name.
+
+Every estimator has one signature: ``(rewards, group_ids) -> advantages``
+with ``rewards`` a float array of shape ``[N]`` (one scalar per trajectory;
+NaN marks an unscorable one, e.g. an infrastructure failure) and
+``group_ids`` an array of shape ``[N]`` naming each trajectory's group (the
+G samples of one task). NaN rewards are left out of every baseline and get
+advantage 0. The trainer looks estimators up with :func:`get`; add your own
+with :func:`register`::
+
+    @agentgym.advantages.register("my_est")
+    def my_est(rewards, group_ids):
+        ...
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from agentgym.errors import ConfigError
+from agentgym.trajectory import Trajectory
+
+__all__ = [
+    "Estimator",
+    "register",
+    "get",
+    "available",
+    "group_advantages",
+    "group_stats",
+    "GroupStats",
+    "trajectory_rewards",
+    "compute_advantages",
+]
+
+
+class Estimator(Protocol):
+    """``(rewards [N], group_ids [N]) -> advantages [N]``."""
+
+    def __call__(self, rewards: np.ndarray, group_ids: np.ndarray) -> np.ndarray:
+        """Return one advantage per trajectory."""
+        ...
+
+
+_REGISTRY: dict[str, Estimator] = {}
+
+
+def register(name: str) -> Callable[[Estimator], Estimator]:
+    """Decorator registering an estimator under ``name`` (re-registering raises)."""
+
+    def deco(fn: Estimator) -> Estimator:
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise ConfigError(f"an advantage estimator named {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def get(name: str) -> Estimator:
+    """The estimator registered as ``name``; unknown names list the valid ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"unknown advantage estimator {name!r}.{hint} Available: {available()}"
+        ) from None
+
+
+def available() -> list[str]:
+    """Names of the registered estimators."""
+    return sorted(_REGISTRY)
+
+
+def _groups(rewards: np.ndarray, group_ids: np.ndarray):
+    """Yield (indices of scorable members) per group."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    group_ids = np.asarray(group_ids)
+    if rewards.shape != group_ids.shape or rewards.ndim != 1:
+        raise ConfigError(
+            f"rewards and group_ids must be 1-D arrays of the same shape, "
+            f"got {rewards.shape} and {group_ids.shape}"
+        )
+    ok = ~np.isnan(rewards)
+    for g in dict.fromkeys(group_ids.tolist()):
+        idx = np.flatnonzero((group_ids == g) & ok)
+        yield g, idx
+
+
+@register("grpo")
+def grpo(rewards: np.ndarray, group_ids: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """GRPO: ``(r - mean_g) / (std_g + eps)``, std with ``ddof=1``.
+
+    Groups with one scorable member, or whose rewards are all equal, get 0.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    adv = np.zeros_like(r)
+    for _, idx in _groups(r, group_ids):
+        if len(idx) < 2:
+            continue
+        x = r[idx]
+        std = x.std(ddof=1)
+        if std == 0:
+            continue
+        adv[idx] = (x - x.mean()) / (std + eps)
+    return adv
+
+
+@register("dr_grpo")
+def dr_grpo(rewards: np.ndarray, group_ids: np.ndarray) -> np.ndarray:
+    """Dr. GRPO: ``r - mean_g`` (no division by the std, which biases toward easy groups)."""
+    r = np.asarray(rewards, dtype=np.float64)
+    adv = np.zeros_like(r)
+    for _, idx in _groups(r, group_ids):
+        if len(idx) < 2:
+            continue
+        adv[idx] = r[idx] - r[idx].mean()
+    return adv
+
+
+@register("rloo")
+def rloo(rewards: np.ndarray, group_ids: np.ndarray) -> np.ndarray:
+    """RLOO: ``r_i - mean_{j != i} r_j`` (leave-one-out baseline over the scorable members)."""
+    r = np.asarray(rewards, dtype=np.float64)
+    adv = np.zeros_like(r)
+    for _, idx in _groups(r, group_ids):
+        k = len(idx)
+        if k < 2:
+            continue
+        x = r[idx]
+        adv[idx] = x - (x.sum() - x) / (k - 1)
+    return adv
+
+
+def group_advantages(
+    name: str, rewards: Sequence[float] | np.ndarray, group_ids: Sequence | np.ndarray
+) -> np.ndarray:
+    """Run the estimator ``name`` on plain arrays.
+
+    Example:
+        >>> group_advantages("rloo", [1.0, 0.0, 0.0], ["a", "a", "a"])
+        array([ 1. , -0.5, -0.5])
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    adv = np.asarray(get(name)(r, np.asarray(group_ids)), dtype=np.float64)
+    adv[np.isnan(r)] = 0.0
+    return adv
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Counts that tell how much signal a batch carries."""
+
+    groups: int
+    """Number of groups."""
+    zero_signal_groups: int
+    """Groups whose scorable rewards are all equal (or that have < 2): advantage 0."""
+    excluded: int
+    """Trajectories with NaN reward (e.g. infra_error), left out of the baselines."""
+
+    @property
+    def zero_signal_fraction(self) -> float:
+        """Share of groups that give no learning signal."""
+        return self.zero_signal_groups / self.groups if self.groups else 0.0
+
+
+def group_stats(
+    rewards: Sequence[float] | np.ndarray, group_ids: Sequence | np.ndarray
+) -> GroupStats:
+    """Count groups, zero-signal groups and excluded (NaN) rewards."""
+    r = np.asarray(rewards, dtype=np.float64)
+    groups = zero = 0
+    for _, idx in _groups(r, group_ids):
+        groups += 1
+        if len(idx) < 2 or np.all(r[idx] == r[idx][0]):
+            zero += 1
+    return GroupStats(groups, zero, int(np.isnan(r).sum()))
+
+
+RewardSource = Literal["total", "outcome"]
+
+
+def trajectory_rewards(trajs: Sequence[Trajectory], source: RewardSource = "total") -> np.ndarray:
+    """One scalar per trajectory; NaN for those that cannot be scored.
+
+    ``total`` sums the turn rewards (outcome included, as envs emit it as a
+    component); ``outcome`` takes the episode's outcome score only.
+    """
+    if source not in ("total", "outcome"):
+        raise ConfigError(f"reward source must be 'total' or 'outcome', got {source!r}")
+    out = np.empty(len(trajs), dtype=np.float64)
+    for i, t in enumerate(trajs):
+        # An env's own bug is not the agent's doing either: no score, no baseline.
+        if not t.scorable or t.status == "env_error":
+            out[i] = np.nan
+        elif source == "total":
+            out[i] = t.total_reward
+        else:
+            out[i] = t.outcome if t.outcome is not None else 0.0
+    return out
+
+
+def compute_advantages(
+    name: str, trajs: Sequence[Trajectory], source: RewardSource = "total"
+) -> tuple[np.ndarray, GroupStats]:
+    """Per-trajectory advantages ``[N]`` and group statistics for a batch."""
+    rewards = trajectory_rewards(trajs, source)
+    gids = np.asarray([t.group_id for t in trajs])
+    return group_advantages(name, rewards, gids), group_stats(rewards, gids)
