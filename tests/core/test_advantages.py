@@ -1,0 +1,85 @@
+import math
+
+import numpy as np
+import pytest
+
+from agentgym import advantages
+from agentgym.advantages import compute_advantages, group_advantages, group_stats
+from agentgym.errors import ConfigError
+from agentgym.trajectory import Trajectory, Turn
+
+
+def test_registry_lists_builtins_and_rejects_unknown_with_suggestion():
+    assert {"grpo", "dr_grpo", "rloo"} <= set(advantages.available())
+    with pytest.raises(ConfigError, match="Did you mean 'grpo'"):
+        advantages.get("grpoo")
+
+
+def test_grpo_by_hand():
+    # group a: rewards 1, 0, 0, 1 -> mean 0.5, sample std sqrt(1/3)=0.57735
+    # group b: 2, 4 -> mean 3, std sqrt(2)=1.41421
+    adv = group_advantages("grpo", [1, 0, 0, 1, 2, 4], ["a", "a", "a", "a", "b", "b"])
+    s = math.sqrt(1 / 3)
+    expected = [0.5 / s, -0.5 / s, -0.5 / s, 0.5 / s, -1 / math.sqrt(2), 1 / math.sqrt(2)]
+    np.testing.assert_allclose(adv, expected, rtol=1e-5)
+
+
+def test_dr_grpo_by_hand_has_no_std_division():
+    adv = group_advantages("dr_grpo", [1, 0, 0, 1, 2, 4], ["a", "a", "a", "a", "b", "b"])
+    np.testing.assert_allclose(adv, [0.5, -0.5, -0.5, 0.5, -1, 1])
+
+
+def test_rloo_by_hand():
+    # [3, 1, 2]: 3-(1+2)/2=1.5, 1-(3+2)/2=-1.5, 2-(3+1)/2=0
+    adv = group_advantages("rloo", [3, 1, 2], [7, 7, 7])
+    np.testing.assert_allclose(adv, [1.5, -1.5, 0.0])
+
+
+@pytest.mark.parametrize("name", ["grpo", "dr_grpo", "rloo"])
+def test_all_equal_and_single_groups_get_zero_and_are_counted(name):
+    rewards = [1.0, 1.0, 1.0, 0.0, 5.0, 2.0]
+    groups = ["eq", "eq", "eq", "one", "mix", "mix"]
+    adv = group_advantages(name, rewards, groups)
+    assert np.all(adv[:4] == 0.0)
+    assert adv[4] > 0 > adv[5]
+    stats = group_stats(rewards, groups)
+    assert (stats.groups, stats.zero_signal_groups, stats.excluded) == (3, 2, 0)
+    assert stats.zero_signal_fraction == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("name", ["grpo", "dr_grpo", "rloo"])
+def test_nan_rewards_are_excluded_from_the_baseline_not_counted_as_zero(name):
+    with_nan = group_advantages(name, [1.0, 0.0, float("nan"), 0.5], ["g"] * 4)
+    without = group_advantages(name, [1.0, 0.0, 0.5], ["g"] * 3)
+    assert with_nan[2] == 0.0
+    np.testing.assert_allclose(with_nan[[0, 1, 3]], without)
+    assert group_stats([1.0, float("nan")], ["g", "g"]).excluded == 1
+
+
+def test_register_custom_estimator_and_shape_errors():
+    @advantages.register("test_sign")
+    def sign(rewards, group_ids):
+        return np.sign(rewards)
+
+    np.testing.assert_allclose(group_advantages("test_sign", [-2, 3], [0, 0]), [-1, 1])
+    with pytest.raises(ConfigError, match="already registered"):
+        advantages.register("test_sign")(lambda r, g: r)
+    with pytest.raises(ConfigError, match="same shape"):
+        group_advantages("grpo", [1, 2, 3], [0, 0])
+
+
+def _traj(group, reward, status="done", outcome=None):
+    t = Trajectory(env_id="x/Y-v0", group_id=group, status=status, outcome=outcome)
+    t.turns.append(Turn(action="a", observation=[], reward=reward))
+    return t
+
+
+def test_compute_advantages_on_trajectories_skips_infra_errors():
+    trajs = [_traj("g", 1.0), _traj("g", 0.0), _traj("g", 0.0, status="infra_error")]
+    adv, stats = compute_advantages("rloo", trajs)
+    np.testing.assert_allclose(adv, [1.0, -1.0, 0.0])
+    assert stats.excluded == 1
+    adv_outcome, _ = compute_advantages(
+        "dr_grpo", [_traj("g", 9.0, outcome=1.0), _traj("g", 0.0, outcome=0.0)], source="outcome"
+    )
+    np.testing.assert_allclose(adv_outcome, [0.5, -0.5])
