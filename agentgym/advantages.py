@@ -176,7 +176,7 @@ def group_stats(
     """Count groups, zero-signal groups and excluded (NaN) rewards."""
     r = np.asarray(rewards, dtype=np.float64)
     groups = zero = 0
-    for _, idx in _groups(r, group_ids):
+    for _, idx in _groups(r, np.asarray(group_ids)):
         groups += 1
         if len(idx) < 2 or np.all(r[idx] == r[idx][0]):
             zero += 1

@@ -46,7 +46,7 @@ def _field_docs(cls: type) -> dict[str, str]:
     for node, nxt in zip(body, body[1:], strict=False):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             if isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant):
-                docs[node.target.id] = str(nxt.value.value)
+                docs[node.target.id] = str(nxt.value.value)  # type: ignore[attr-defined]
     return docs
 
 
@@ -99,7 +99,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             return 0
         obs, reward, terminated, truncated, info = env.step(line.rstrip("\n"))
         turn += 1
-        total += reward
+        total += float(reward)
         _out(format_transcript(obs))
         comps = ", ".join(f"{k}={v:+.3g}" for k, v in info.get("reward_components", {}).items())
         _out(f"(turn {turn}: reward {reward:+.3f} [{comps}], total {total:+.3f})")

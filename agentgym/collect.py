@@ -228,8 +228,10 @@ class Collector:
             texts.append(text)
 
         def step(i: int):
+            env = ready[i].env
+            assert env is not None  # episodes without an env never get here
             try:
-                return ready[i].env.step(texts[i]), None
+                return env.step(texts[i]), None
             except Exception as e:
                 return None, e
 

@@ -71,7 +71,7 @@ class AgentEnv(gymnasium.Env[list, str]):
     Turn limits come from ``register(..., max_turns=N)`` (Gymnasium's TimeLimit).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"]}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}
     #: Components this env emits, with descriptions; subclasses override.
     reward_spec: ClassVar[RewardSpec] = RewardSpec({"outcome": "episode outcome score"})
 

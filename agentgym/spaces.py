@@ -81,8 +81,7 @@ class Chat(spaces.Space[list]):
     def sample(self, mask: Any = None, probability: Any = None) -> list[dict[str, Any]]:
         """Return one or two random user/tool messages (for tests of wrappers)."""
         n = int(self.np_random.integers(1, 3))
-        text = Utterance(64)
-        text.np_random = self.np_random
+        text = Utterance(64, seed=int(self.np_random.integers(2**31)))
         choices = [r for r in self.roles if r in ("user", "tool")] or list(self.roles)
         return [
             {"role": choices[int(self.np_random.integers(len(choices)))], "content": text.sample()}

@@ -225,7 +225,9 @@ class Trainer:
         adv = torch.tensor([[s.advantage] * width for s in samples], device=self.device)
         return ids, attn, mask[:, 1:].float(), old[:, 1:].float(), adv[:, 1:].float()
 
-    def update(self, trajs: Sequence[Trajectory], advantages: Sequence[float]) -> dict[str, float]:
+    def update(
+        self, trajs: Sequence[Trajectory], advantages: Sequence[float] | np.ndarray
+    ) -> dict[str, float]:
         """One optimisation phase on a batch; returns ``loss/…`` and ``perf/…`` metrics.
 
         Samples whose advantage is 0 add no gradient and are skipped, but their
@@ -233,7 +235,8 @@ class Trainer:
         """
         torch = _torch()
         cfg = self.config
-        samples, n_tokens = [], 0
+        samples: list[_Sample] = []
+        n_tokens = 0
         for t, a in zip(trajs, advantages, strict=True):
             for ledger in t.samples():
                 n_tokens += sum(ledger.loss_mask)
@@ -400,7 +403,7 @@ def train(
         ),
     )
     eval_seeds = list(range(cfg.eval_seed_offset, cfg.eval_seed_offset + cfg.eval_seeds))
-    eval_kw = dict(
+    eval_kw: dict[str, Any] = dict(
         max_turns=cfg.max_turns,
         env_kwargs=dict(cfg.env_kwargs),
         max_episode_tokens=cfg.max_episode_tokens,
