@@ -21,6 +21,7 @@ __all__ = [
     "SandboxUnavailable",
     "SandboxTimeout",
     "InfraError",
+    "ToolError",
 ]
 
 
@@ -90,3 +91,12 @@ class SandboxUnavailable(SandboxError, InfraError):
 
 class SandboxTimeout(SandboxError):
     """A sandbox control operation (not user code) exceeded its deadline."""
+
+
+class ToolError(AgentGymError, RuntimeError):
+    """A tool refuses a call (bad input, nothing found); the agent sees the message.
+
+    Raise it inside a tool function to report an expected failure: the
+    :class:`agentgym.tools.Toolbox` turns it into an ``Error: <message>`` tool
+    message without the exception type.
+    """
