@@ -18,8 +18,9 @@ class Echo(AgentEnv):
 
     def step(self, action):
         if action.strip() == self.word:
-            return self.turn([], {"outcome": 1.0}, terminated=True, outcome=1.0, success=True,
-                             action=action)
+            return self.turn(
+                [], {"outcome": 1.0}, terminated=True, outcome=1.0, success=True, action=action
+            )
         return self.turn([user(f"No. Say {self.word}.")], {"format": -0.1}, action=action)
 
 

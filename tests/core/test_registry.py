@@ -52,7 +52,8 @@ def test_unknown_id_suggests_close_matches():
 
 def test_entry_point_plugin_is_found_without_importing_it(tmp_path):
     """A distribution on sys.path exposing the agentgym.envs group is loaded by `import agentgym`."""
-    (tmp_path / "agplugin_demo.py").write_text(textwrap.dedent('''
+    (tmp_path / "agplugin_demo.py").write_text(
+        textwrap.dedent("""
         import agentgym
         from agentgym.core import AgentEnv, user
 
@@ -68,12 +69,13 @@ def test_entry_point_plugin_is_found_without_importing_it(tmp_path):
 
         def register():
             agentgym.register("plugindemo/Hello-v0", entry_point="agplugin_demo:Hello", max_turns=1)
-    '''))
+    """)
+    )
     dist = tmp_path / "agplugin_demo-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: agplugin-demo\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[agentgym.envs]\nhello = agplugin_demo:register\n")
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import sys, agentgym
         assert "agplugin_demo" in sys.modules, "plugin should be loaded by import agentgym"
         assert "plugindemo/Hello-v0" in agentgym.list_envs()
@@ -81,10 +83,11 @@ def test_entry_point_plugin_is_found_without_importing_it(tmp_path):
         env.reset(seed=0)
         _, r, term, trunc, info = env.step("Hello there")
         print(r, term, info["success"])
-    ''')
+    """)
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1.0", "True", "True"]
 
@@ -96,7 +99,8 @@ def test_broken_plugin_is_reported_not_fatal(tmp_path):
     (dist / "entry_points.txt").write_text("[agentgym.envs]\nbroken = agbroken_missing:register\n")
     code = "import agentgym; print(list(agentgym.load_plugins()))"
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "agbroken_missing" in out.stdout

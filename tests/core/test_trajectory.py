@@ -28,8 +28,13 @@ def _sample() -> Trajectory:
         sample_index=2,
         initial_observation=[{"role": "system", "content": "Play ünïcode 🎲"}],
         turns=[
-            Turn("guess", [{"role": "user", "content": "G--Y-"}], 0.1 + 0.2, {"info_gain": 0.3},
-                 info={"nested": {"a": [1, 2]}}),
+            Turn(
+                "guess",
+                [{"role": "user", "content": "G--Y-"}],
+                0.1 + 0.2,
+                {"info_gain": 0.3},
+                info={"nested": {"a": [1, 2]}},
+            ),
             Turn("crane", [], 1.0, {"outcome": 1.0}, terminated=True, finish_reason="length"),
         ],
         ledger=ledger,
