@@ -1,0 +1,227 @@
+"""The shared implementation of :class:`Sandbox` over an in-sandbox agent."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from agentgym.errors import ConfigError, SandboxError
+from agentgym.sandbox._host import Channel
+from agentgym.sandbox.types import ExecResult, Limits, TestOutcome, TestReport
+
+# Seconds the host waits beyond the run's own wall limit before it declares the
+# agent itself hung (an infrastructure failure, not a timeout of the code).
+CONTROL_GRACE_S = 15.0
+
+
+class AgentSandbox(ABC):
+    """A sandbox whose runs are forked by an agent living inside the isolation.
+
+    Subclasses say how to start an agent (:meth:`_start_agent`) and whether one
+    agent is kept warm for the sandbox's life (``persistent``) or a fresh one is
+    started for every call.
+    """
+
+    backend = "abstract"
+
+    def __init__(self, limits: Limits, *, persistent: bool) -> None:
+        self.limits = limits
+        self.persistent = persistent
+        self._lock = threading.RLock()
+        self._channel: Channel | None = None
+        self._closed = False
+
+    # -- to implement -------------------------------------------------------------
+    @abstractmethod
+    def _start_agent(self, serve: bool) -> Channel:
+        """Start an agent attached to this sandbox's workspace."""
+
+    def _release(self) -> None:  # noqa: B027 - optional hook
+        """Free backend resources (workspace, container) on close."""
+
+    # -- plumbing -------------------------------------------------------------------
+    def _call(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        with self._lock:
+            if self._closed:
+                raise SandboxError(f"this {self.backend} sandbox is closed; create a new one")
+            if not self.persistent:
+                ch = self._start_agent(serve=False)
+                try:
+                    return ch.request(req, timeout)
+                finally:
+                    ch.close()
+            if self._channel is None or not self._channel.alive():
+                if self._channel is not None:
+                    self._channel.close()
+                self._channel = self._start_agent(serve=True)
+            try:
+                return self._channel.request(req, timeout)
+            except SandboxError:
+                self._channel.close()
+                self._channel = None
+                raise
+
+    def healthy(self) -> bool:
+        """Whether a warm agent is running (always True for per-call backends)."""
+        if self._closed:
+            return False
+        if not self.persistent:
+            return True
+        return self._channel is not None and self._channel.alive()
+
+    def _limits(self, limits: Limits | None) -> Limits:
+        lim = limits or self.limits
+        if lim.disk_mb > self.limits.disk_mb:
+            raise ConfigError(
+                f"disk_mb={lim.disk_mb} exceeds this sandbox's workspace size "
+                f"({self.limits.disk_mb} MiB), which is fixed when it is created."
+            )
+        return lim
+
+    def _exec(
+        self, kind: str, code: str, limits: Limits | None, stdin: str | None = None, **extra: Any
+    ) -> tuple[ExecResult, list[dict[str, Any]]]:
+        if not isinstance(code, str):
+            raise ConfigError(f"code must be a str, got {type(code).__name__}")
+        lim = self._limits(limits)
+        req = {"op": "exec", "kind": kind, "code": code, "stdin": stdin, "limits": lim.to_dict()}
+        req.update(extra)
+        resp = self._call(req, lim.wall_time_s + CONTROL_GRACE_S)
+        if "exit_code" not in resp:
+            raise SandboxError(f"{self.backend} sandbox agent failed: {resp.get('error', resp)}")
+        result = ExecResult(
+            stdout=resp["stdout"],
+            stderr=resp["stderr"],
+            exit_code=int(resp["exit_code"]),
+            timed_out=bool(resp["timed_out"]),
+            oom=bool(resp["oom"]),
+            duration_s=float(resp["duration_s"]),
+            truncated=bool(resp["truncated"]),
+            backend=self.backend,
+        )
+        return result, list(resp.get("tests", []))
+
+    # -- the Sandbox protocol -------------------------------------------------------
+    def run_python(
+        self, code: str, *, stdin: str | None = None, limits: Limits | None = None
+    ) -> ExecResult:
+        """Run Python source as ``__main__`` with the workspace as working directory.
+
+        Args:
+            code: Python source.
+            stdin: Text fed to the program's standard input.
+            limits: Limits for this run (defaults to the sandbox's).
+
+        Returns:
+            The run's :class:`ExecResult`; exceptions, timeouts and OOM in the
+            code are reported there, never raised.
+
+        Raises:
+            SandboxError: The sandbox itself failed (infrastructure).
+        """
+        return self._exec("python", code, limits, stdin)[0]
+
+    def run_shell(self, command: str, *, limits: Limits | None = None) -> ExecResult:
+        """Run ``/bin/sh -c command`` in the workspace; see :meth:`run_python`."""
+        return self._exec("shell", command, limits)[0]
+
+    def run_tests(
+        self, code: str, tests: Mapping[str, str], *, limits: Limits | None = None
+    ) -> TestReport:
+        """Run ``code`` once, then every test snippet in a fork of the resulting globals.
+
+        A test passes when its snippet runs to the end without raising. A syntax
+        error or exception in ``code`` fails every test with that error. Tests
+        that did not report (time or memory ran out) fail with the reason.
+
+        Example:
+            >>> rep = sb.run_tests("def f(x): return 2*x", {"t1": "assert f(2) == 4"})  # doctest: +SKIP
+            >>> rep.all_passed  # doctest: +SKIP
+            True
+        """
+        items = [[str(k), str(v)] for k, v in tests.items()]
+        result, raw = self._exec("tests", code, limits, tests=items)
+        by_name = {t.get("name"): t for t in raw}
+        if result.timed_out:
+            why = "not finished: the run hit its time limit"
+        elif result.oom:
+            why = "not finished: the run ran out of memory"
+        else:
+            why = f"not finished: the run ended early (exit code {result.exit_code})"
+        outcomes = []
+        for name, _ in items:
+            t = by_name.get(name)
+            if t is None:
+                outcomes.append(TestOutcome(name, False, why))
+            else:
+                passed = bool(t.get("passed"))
+                outcomes.append(TestOutcome(name, passed, None if passed else t.get("error")))
+        return TestReport(outcomes=outcomes, result=result)
+
+    def put_file(self, path: str, data: bytes | str) -> None:
+        """Write ``data`` to ``path`` (relative to the workspace; parents are created).
+
+        Raises:
+            ConfigError: ``path`` is absolute or contains ``..``.
+        """
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self._check_path(path)
+        req = {"op": "put", "path": path, "data": base64.b64encode(raw).decode()}
+        self._file_result(self._call(req, CONTROL_GRACE_S + 30), path)
+
+    def get_file(self, path: str) -> bytes:
+        """Read ``path`` (relative to the workspace).
+
+        Raises:
+            FileNotFoundError: No such file in the workspace.
+        """
+        self._check_path(path)
+        resp = self._call({"op": "get", "path": path}, CONTROL_GRACE_S + 30)
+        self._file_result(resp, path)
+        return base64.b64decode(resp["value"])
+
+    def reset(self) -> None:
+        """Kill leftover processes and empty the workspace and ``/tmp``."""
+        resp = self._call({"op": "reset"}, CONTROL_GRACE_S + 30)
+        if not resp.get("ok"):
+            raise SandboxError(f"could not reset the {self.backend} sandbox: {resp.get('error')}")
+
+    @staticmethod
+    def _check_path(path: str) -> None:
+        if not path or path.startswith("/") or ".." in path.split("/"):
+            raise ConfigError(
+                f"sandbox file paths are relative to the workspace, without '..'; got {path!r}"
+            )
+
+    def _file_result(self, resp: dict[str, Any], path: str) -> None:
+        if resp.get("ok"):
+            return
+        if resp.get("kind") == "notfound":
+            raise FileNotFoundError(f"no file {path!r} in the {self.backend} sandbox workspace")
+        raise SandboxError(f"file operation on {path!r} failed: {resp.get('error')}")
+
+    def close(self) -> None:
+        """Stop the agent and free the workspace. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._channel is not None:
+                self._channel.close()
+                self._channel = None
+            self._release()
+
+    def __enter__(self) -> AgentSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

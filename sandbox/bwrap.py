@@ -1,0 +1,132 @@
+"""The ``bwrap`` backend: bubblewrap namespaces, read-only system, private workspace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from agentgym.errors import SandboxUnavailable
+from agentgym.sandbox._host import AGENT_PATH, HostWorkspace, PipeChannel, alloc_uid
+from agentgym.sandbox.base import AgentSandbox
+from agentgym.sandbox.types import Limits
+
+INSTALL_HINT = (
+    "Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
+    "bubblewrap) or pick another backend (docker, local)."
+)
+AGENT_IN_SANDBOX = "/opt/agentgym/agent.py"
+SYSTEM_DIRS = ("/usr", "/etc")
+MERGED_USR = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def _python_dirs() -> list[str]:
+    """Directories the interpreter needs: its prefix, base prefix and real path."""
+    dirs = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    out: list[str] = []
+    for d in sorted(dirs, key=len):
+        d = os.path.realpath(d)
+        if any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS):
+            continue
+        if not any(d == o or d.startswith(o + "/") for o in out):
+            out.append(d)
+    return out
+
+
+def _ro_tree_args() -> list[str]:
+    """bwrap arguments for a read-only system and interpreter, nothing else of the host."""
+    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for name in MERGED_USR:
+        p = Path("/") / name
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            args += ["--ro-bind", str(p), str(p)]
+    made: set[str] = set()
+    for d in _python_dirs():
+        parts = Path(d).parts
+        for i in range(2, len(parts)):  # world-traversable parents, empty but for d
+            parent = str(Path(*parts[:i]))
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", parent]
+        args += ["--ro-bind", d, d]
+    return args
+
+
+def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
+    """The full bubblewrap command line up to (not including) the program."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}")
+    args = [exe, "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    if not network:
+        args.append("--unshare-net")
+    args += ["--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
+    args += _ro_tree_args()
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--bind", str(workspace.ws), "/workspace", "--bind", str(workspace.tmp), "/tmp"]
+    args += ["--symlink", "/tmp", "/var/tmp", "--ro-bind", str(AGENT_PATH), AGENT_IN_SANDBOX]
+    if os.geteuid() == 0:  # the agent keeps just enough to drop to the task uid
+        args += ["--cap-drop", "ALL"]
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
+            args += ["--cap-add", cap]
+    else:
+        args += ["--unshare-user"]
+    return args
+
+
+class BwrapSandbox(AgentSandbox):
+    """Runs code under bubblewrap: new namespaces (no network), read-only system,
+    a private writable workspace, an unprivileged uid, killed with its parent.
+
+    Each call starts a fresh bwrap and interpreter; :class:`SandboxPool` keeps
+    warm ones instead.
+    """
+
+    backend = "bwrap"
+
+    def __init__(self, limits: Limits, *, persistent: bool = False) -> None:
+        reason = bwrap_unavailable_reason()
+        if reason:
+            raise SandboxUnavailable(reason)
+        super().__init__(limits, persistent=persistent)
+        self.uid = alloc_uid()
+        self.workspace = HostWorkspace(self.uid, limits.disk_mb)
+        self._argv = bwrap_argv(self.workspace, network=limits.network)
+
+    def _start_agent(self, serve: bool) -> PipeChannel:
+        argv = self._argv + ["--", sys.executable, "-I", AGENT_IN_SANDBOX]
+        argv += ["--workspace", "/workspace", "--scratch", "/tmp", "--uid", str(self.uid)]
+        if serve:
+            argv.append("--serve")
+        return PipeChannel(argv, "bwrap")
+
+    def _release(self) -> None:
+        self.workspace.close()
+
+
+@lru_cache(maxsize=1)
+def bwrap_unavailable_reason() -> str | None:
+    """Why bwrap cannot run here, or None when a trial sandbox works."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}"
+    args = [exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--", "/bin/true"]
+    if os.geteuid() == 0:
+        args = [exe, "--unshare-pid", "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/"]
+        args += ["--", "/bin/true"]
+    try:
+        p = subprocess.run(args, capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bwrap is installed but could not run: {e}. {INSTALL_HINT}"
+    if p.returncode != 0:
+        err = p.stderr.decode(errors="replace").strip()
+        return (
+            f"bwrap is installed but cannot create namespaces here ({err}). Enable unprivileged "
+            "user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root."
+        )
+    return None
