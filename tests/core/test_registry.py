@@ -51,7 +51,7 @@ def test_unknown_id_suggests_close_matches():
 
 
 def test_entry_point_plugin_is_found_without_importing_it(tmp_path):
-    """A distribution on sys.path exposing the agentgym.envs group is loaded by `import agentgym`."""
+    """A distribution on sys.path in the agentgym.envs group loads with `import agentgym`."""
     (tmp_path / "agplugin_demo.py").write_text(
         textwrap.dedent("""
         import agentgym
