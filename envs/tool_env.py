@@ -276,8 +276,8 @@ class ToolEnv(AgentEnv):
         n = len(calls)
         parts["format"] = self.shaping["format"] if malformed else 0.0
         parts["well_formed"] = 0.0 if malformed else self.shaping["well_formed"]
-        parts["tool_ok"] = self.shaping["tool_ok"] * n_ok / n if n_ok else 0.0
-        parts["tool_error"] = self.shaping["tool_error"] * n_err / n if n_err else 0.0
+        parts["tool_ok"] = self.shaping["tool_ok"] * (n_ok / n) if n_ok else 0.0
+        parts["tool_error"] = self.shaping["tool_error"] * (n_err / n) if n_err else 0.0
         return self.turn(msgs, parts, action=text)
 
 
