@@ -636,8 +636,8 @@ def _prepare(args):
         elif a == "--chown":
             uid = state["uid"]
             for d in [state["workspace"]] + state["scratch"]:
-                os.chown(d, uid, uid)
                 os.chmod(d, 0o700)
+                os.chown(d, uid, uid)
     tmp = state["scratch"][0] if state["scratch"] else "/tmp"
     pybin = os.path.dirname(sys.executable)
     state["env"] = {

@@ -1,0 +1,201 @@
+"""A thread-safe pool of warm sandbox workers: a snippet costs a fork, not a start-up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from agentgym.errors import ConfigError, SandboxError
+from agentgym.sandbox.base import AgentSandbox
+from agentgym.sandbox.types import ExecResult, Limits, TestReport
+
+
+class SandboxPool:
+    """``size`` warm agents of one isolating backend, shared safely by many threads.
+
+    Every call takes an idle worker, runs in a fork of its pristine interpreter,
+    then wipes the worker's workspace and ``/tmp`` and kills whatever the run
+    left behind, so nothing (files, globals, environment, children) reaches the
+    next task. A worker that died is replaced before it is used again; a worker
+    that dies *during* a call makes that call raise :class:`SandboxError`
+    (never a silent re-run of the code).
+
+    Use :meth:`session` for several calls that share one workspace.
+
+    Example:
+        >>> with SandboxPool("bwrap", size=2, wall_time_s=5) as pool:  # doctest: +SKIP
+        ...     pool.run_python("print(6 * 7)").stdout
+        '42\\n'
+    """
+
+    def __init__(self, backend: str = "auto", size: int | None = None, **limits: Any) -> None:
+        """Start the workers.
+
+        Args:
+            backend: ``"auto"``, ``"bwrap"``, ``"docker"`` or ``"local"``.
+            size: Number of workers (default: CPU count, at most 8).
+            **limits: :class:`Limits` fields, the default for every call.
+        """
+        from agentgym.sandbox import make_backend, resolve_backend
+
+        self.limits = Limits.from_kwargs(**limits)
+        self.backend = resolve_backend(backend)
+        self.size = size if size is not None else min(8, os.cpu_count() or 1)
+        if self.size < 1:
+            raise ConfigError(f"SandboxPool size must be >= 1, got {self.size}")
+        self._make = lambda: make_backend(self.backend, self.limits, persistent=True)
+        self._idle: queue.Queue[AgentSandbox] = queue.Queue()
+        self._all: set[AgentSandbox] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.replaced = 0
+        try:
+            for _ in range(self.size):
+                self._add(self._warm(self._make()))
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _warm(worker: AgentSandbox) -> AgentSandbox:
+        worker.reset()  # starts the agent now, so the first task pays only a fork
+        return worker
+
+    def _add(self, worker: AgentSandbox) -> None:
+        with self._lock:
+            self._all.add(worker)
+        self._idle.put(worker)
+
+    def _drop(self, worker: AgentSandbox) -> None:
+        with self._lock:
+            self._all.discard(worker)
+        worker.close()
+
+    def _acquire(self) -> AgentSandbox:
+        if self._closed:
+            raise SandboxError("this SandboxPool is closed; create a new one")
+        worker = self._idle.get()
+        if self._closed:
+            self._idle.put(worker)
+            raise SandboxError("this SandboxPool is closed; create a new one")
+        if not worker.healthy():
+            self._drop(worker)
+            self.replaced += 1
+            try:
+                worker = self._warm(self._make())
+            except BaseException:
+                self._add(make_dead_placeholder(self.limits))  # keep the slot
+                raise
+            with self._lock:
+                self._all.add(worker)
+        return worker
+
+    def _release(self, worker: AgentSandbox, ok: bool) -> None:
+        if ok and not self._closed:
+            try:
+                worker.reset()
+            except SandboxError:
+                ok = False
+        if not ok or self._closed:
+            self._drop(worker)
+            if self._closed:
+                return
+            self.replaced += 1
+            try:
+                worker = self._warm(self._make())
+            except SandboxError:
+                # keep the pool's size: the next acquire retries the start
+                worker = make_dead_placeholder(self.limits)
+        self._add(worker)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[AgentSandbox]:
+        """Hold one worker for several calls sharing a workspace; wiped afterwards.
+
+        Example:
+            >>> with pool.session() as sb:  # doctest: +SKIP
+            ...     sb.put_file("data.txt", "hi")
+            ...     sb.run_python("print(open('data.txt').read())")
+        """
+        worker = self._acquire()
+        ok = False
+        try:
+            yield worker
+            ok = True
+        except SandboxError:
+            raise
+        except BaseException:
+            ok = True
+            raise
+        finally:
+            self._release(worker, ok and worker.healthy())
+
+    def run_python(
+        self, code: str, *, stdin: str | None = None, limits: Limits | None = None
+    ) -> ExecResult:
+        """Run Python in a clean worker; see :meth:`AgentSandbox.run_python`."""
+        with self.session() as sb:
+            return sb.run_python(code, stdin=stdin, limits=limits)
+
+    def run_shell(self, command: str, *, limits: Limits | None = None) -> ExecResult:
+        """Run a shell command in a clean worker."""
+        with self.session() as sb:
+            return sb.run_shell(command, limits=limits)
+
+    def run_tests(
+        self, code: str, tests: Mapping[str, str], *, limits: Limits | None = None
+    ) -> TestReport:
+        """Run code and tests in a clean worker; see :meth:`AgentSandbox.run_tests`."""
+        with self.session() as sb:
+            return sb.run_tests(code, tests, limits=limits)
+
+    def put_file(self, path: str, data: bytes | str) -> None:
+        """Not available on the pool itself: every call gets a fresh workspace.
+
+        Raises:
+            SandboxError: Always; use ``with pool.session() as sb: sb.put_file(...)``.
+        """
+        raise SandboxError(
+            "SandboxPool calls each get a fresh workspace, so files cannot be put on the "
+            "pool itself; use `with pool.session() as sb:` and sb.put_file/sb.get_file."
+        )
+
+    def get_file(self, path: str) -> bytes:
+        """Not available on the pool itself; see :meth:`put_file`."""
+        return self.put_file(path, b"")  # type: ignore[func-returns-value]
+
+    def close(self) -> None:
+        """Stop every worker. Calls in flight finish first on their own worker."""
+        self._closed = True
+        with self._lock:
+            workers = list(self._all)
+            self._all.clear()
+        for w in workers:
+            w.close()
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _DeadWorker(AgentSandbox):
+    """Stands in for a worker that could not be restarted; replaced on next acquire."""
+
+    backend = "dead"
+
+    def _start_agent(self, serve: bool) -> Any:
+        raise SandboxError("worker could not be started")
+
+    def healthy(self) -> bool:
+        return False
+
+
+def make_dead_placeholder(limits: Limits) -> AgentSandbox:
+    """A worker slot that is replaced on its next use."""
+    return _DeadWorker(limits, persistent=True)
