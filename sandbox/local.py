@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import sys
 import warnings
+from functools import lru_cache
 
 from agentgym.sandbox._host import AGENT_PATH, HostWorkspace, PipeChannel, alloc_uid
 from agentgym.sandbox.base import AgentSandbox
@@ -33,10 +36,19 @@ class LocalSandbox(AgentSandbox):
         extra = ", a throw-away uid and no network (host is root)" if root else ""
         warnings.warn(NOT_ISOLATION.format(extra=extra), UserWarning, stacklevel=3)
         self.uid = alloc_uid()
+        self.python = sys.executable if self.uid < 0 else world_usable_python()
+        if self.python is None:
+            warnings.warn(
+                "no Python interpreter here is usable by an unprivileged uid; the local "
+                "backend runs code as root, so process limits are not enforced.",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.python, self.uid = sys.executable, -1
         self.workspace = HostWorkspace(self.uid, limits.disk_mb)
 
     def _start_agent(self, serve: bool) -> PipeChannel:
-        argv = [sys.executable, "-I", str(AGENT_PATH), "--workspace", str(self.workspace.ws)]
+        argv = [self.python, "-I", str(AGENT_PATH), "--workspace", str(self.workspace.ws)]
         argv += ["--uid", str(self.uid), "--scratch", str(self.workspace.tmp)]
         if os.geteuid() == 0:
             argv.append("--netns")
@@ -46,6 +58,42 @@ class LocalSandbox(AgentSandbox):
 
     def _release(self) -> None:
         self.workspace.close()
+
+
+def _world_usable(path: str) -> bool:
+    """Whether any user can reach and read ``path`` (every parent world-searchable)."""
+    p = os.path.realpath(path)
+    try:
+        if not os.stat(p).st_mode & stat.S_IROTH:
+            return False
+        while p != "/":
+            p = os.path.dirname(p)
+            if not os.stat(p).st_mode & stat.S_IXOTH:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def world_usable_python() -> str | None:
+    """An interpreter an unprivileged uid can run: this one if possible, else python3.
+
+    When the host is root, local runs switch to a throw-away uid; an interpreter
+    under root's home (pyenv) is then unreadable, so fall back to the system one.
+    """
+    candidates = [sys.executable, shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")]
+    for exe in candidates:
+        if not exe:
+            continue
+        if exe == sys.executable:
+            stdlib = os.path.join(sys.base_prefix, "lib")
+            if not (_world_usable(exe) and _world_usable(stdlib)):
+                continue
+        elif not _world_usable(exe):
+            continue
+        return exe
+    return None
 
 
 def local_unavailable_reason() -> str | None:
