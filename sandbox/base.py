@@ -73,11 +73,12 @@ class AgentSandbox(ABC):
         return self._channel is not None and self._channel.alive()
 
     def _limits(self, limits: Limits | None) -> Limits:
+        """Per-call limits; ``disk_mb`` and ``network`` are fixed at creation."""
         lim = limits or self.limits
-        if lim.disk_mb > self.limits.disk_mb:
+        if lim.network and not self.limits.network:
             raise ConfigError(
-                f"disk_mb={lim.disk_mb} exceeds this sandbox's workspace size "
-                f"({self.limits.disk_mb} MiB), which is fixed when it is created."
+                "network=True for one call needs a sandbox created with network=True; "
+                "network access is fixed when the sandbox is created."
             )
         return lim
 

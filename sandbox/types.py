@@ -34,11 +34,11 @@ class Limits:
     file_size_mb: int = 64
     """Largest single file the run may write, in MiB."""
     disk_mb: int = 256
-    """Size of the writable workspace plus ``/tmp``, in MiB (where the backend can bound it)."""
+    """Size of the workspace and of ``/tmp``, in MiB; fixed when the sandbox is created."""
     output_bytes: int = 65536
     """Bytes kept of stdout and of stderr each; the rest is dropped with a marker."""
     network: bool = False
-    """Whether the run may use the network. Off by default."""
+    """Whether runs may use the network; off by default, fixed when the sandbox is created."""
 
     def __post_init__(self) -> None:
         for name in ("wall_time_s", "memory_mb", "max_processes", "file_size_mb", "disk_mb"):
