@@ -1,0 +1,602 @@
+"""Gymnasium's toy-text games as text environments.
+
+:class:`ToyText` adapts any Gymnasium env whose action space is ``Discrete(n)``
+and whose observation space is ``Discrete`` or a ``Tuple`` of ``Discrete``: the
+agent names an action with a word, and sees the state as text. Four games come
+registered, each with its own readable rendering:
+
+======================== ======================================= ============
+id                       actions                                 max_turns
+======================== ======================================= ============
+agentgym/FrozenLake-v0   left, down, right, up                   20
+agentgym/Taxi-v0         south, north, east, west, pickup,       50
+                         dropoff
+agentgym/CliffWalking-v0 up, right, down, left                   50
+agentgym/Blackjack-v0    stick, hit                              10
+======================== ======================================= ============
+
+An action is a bare word (case-insensitive; surrounding whitespace, quotes and
+punctuation are ignored) or ``<action>word</action>`` anywhere in the text (a
+tag wins over the rest of the text; the last tag counts). Anything else gets a
+user message naming the valid actions and a ``format`` penalty; the game state
+does not change, but the turn counts toward ``max_turns``.
+
+Reward components (turn reward = weighted sum; override the weights with
+``reward_weights={...}``):
+
+============ =========================================================== ==========================
+component    value                                                       default weight
+============ =========================================================== ==========================
+``env``      the wrapped game's own reward for the step                  FrozenLake 0, Blackjack 0
+                                                                         (both equal ``outcome``),
+                                                                         Taxi 0.02, CliffWalking
+                                                                         0.01 (a move costs less
+                                                                         than a format error)
+``format``   ``-format_penalty`` (default -0.1) for an unparseable or     1
+             unknown action
+``outcome``  on the terminating step: 1 on success (FrozenLake goal,      1
+             Taxi delivery, CliffWalking goal), 0 otherwise (hole);
+             Blackjack: the hand's result (-1 lose, 0 draw, 1 win,
+             1.5 natural win with ``natural=True``)
+============ =========================================================== ==========================
+
+``info["success"]``: goal reached / passenger delivered / hand won.
+Episodes end by termination only (goal, hole, delivery, hand over); turn
+limits come from the registration (``truncated``). The inner game is reseeded
+from the env's own RNG on every reset, so a seed fixes the whole episode.
+
+Example:
+    >>> env = agentgym.make("agentgym/FrozenLake-v0")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step("down")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import gymnasium
+from gymnasium import spaces
+
+from agentgym.core import AgentEnv, Message, system, user
+from agentgym.errors import ActionParseError, ConfigError
+from agentgym.registry import register
+from agentgym.rewards import RewardSpec
+
+from ._parsing import join_words, parse_word, preview
+
+__all__ = ["ToyText", "FrozenLake", "Taxi", "CliffWalking", "Blackjack", "register_envs"]
+
+_COMPONENTS = {
+    "env": "the wrapped game's own reward for the step",
+    "format": "-format_penalty (default -0.1) for an unparseable or unknown action",
+    "outcome": "on the terminating step: 1 on success, else 0 (Blackjack: the hand's result)",
+}
+_MOVES = {(0, -1): "left", (1, 0): "down", (0, 1): "right", (-1, 0): "up"}
+
+
+class ToyText(AgentEnv):
+    """A text env over a Gymnasium env with ``Discrete`` actions and observations.
+
+    Subclasses give a readable rendering by overriding :meth:`describe`,
+    :meth:`event` and :meth:`is_success`; used directly it shows the raw state.
+
+    Args:
+        env: a Gymnasium id (made with ``gymnasium.make(env, **env_kwargs)``,
+            unwrapped) or a callable returning the env.
+        action_words: one word per action index, e.g. ``("left", "down", "right", "up")``.
+        env_kwargs: keyword arguments for ``gymnasium.make``.
+        title: the game's name in the system prompt.
+        rules: one or two sentences of rules for the system prompt.
+        format_penalty: magnitude of the ``format`` component for a bad action.
+        render_mode: ``"ansi"``, ``"human"`` or None.
+        reward_weights: per-component weight overrides.
+
+    Raises:
+        ConfigError: the spaces are not supported or the words do not fit them.
+
+    Example:
+        >>> env = ToyText("FrozenLake-v1", ("left", "down", "right", "up"),
+        ...               env_kwargs={"is_slippery": False})
+    """
+
+    reward_spec: ClassVar[RewardSpec] = RewardSpec(_COMPONENTS)
+
+    def __init__(
+        self,
+        env: str | Callable[[], gymnasium.Env],
+        action_words: Sequence[str],
+        *,
+        env_kwargs: Mapping[str, Any] | None = None,
+        title: str | None = None,
+        rules: str = "",
+        format_penalty: float = 0.1,
+        render_mode: str | None = None,
+        reward_weights: Mapping[str, float] | None = None,
+    ) -> None:
+        super().__init__(render_mode=render_mode, reward_weights=reward_weights)
+        if callable(env):
+            self.game = env()
+        else:
+            self.game = gymnasium.make(env, **dict(env_kwargs or {})).unwrapped
+        self.action_words: tuple[str, ...] = tuple(action_words)
+        self._check_spaces()
+        self.title = title or type(self.game).__name__
+        self.rules = rules
+        self.format_penalty = float(format_penalty)
+        self._state: Any = None
+        self._done = False
+
+    def _check_spaces(self) -> None:
+        act, obs = self.game.action_space, self.game.observation_space
+        if not isinstance(act, spaces.Discrete):
+            raise ConfigError(f"ToyText needs a Discrete action space, got {act}")
+        ok_obs = isinstance(obs, spaces.Discrete) or (
+            isinstance(obs, spaces.Tuple) and all(isinstance(s, spaces.Discrete) for s in obs)
+        )
+        if not ok_obs:
+            raise ConfigError(
+                f"ToyText needs a Discrete or Tuple-of-Discrete observation space, got {obs}"
+            )
+        words = [w.lower() for w in self.action_words]
+        if len(words) != int(act.n) or len(set(words)) != len(words):
+            raise ConfigError(
+                f"action_words must name each of the {int(act.n)} actions once, "
+                f"got {list(self.action_words)}"
+            )
+        if not all(w.isalpha() for w in words):
+            raise ConfigError(f"action words must be single alphabetic words, got {words}")
+        self.action_words = tuple(words)
+
+    # ------------------------------------------------------------ rendering
+    def system_prompt(self) -> str:
+        """The system message: the game, its rules and the action words."""
+        rules = f" {self.rules}" if self.rules else ""
+        return (
+            f"{self.title}.{rules} Each turn, reply with one action: "
+            f"{join_words(self.action_words)}."
+        )
+
+    def describe(self, state: Any) -> str:
+        """Text of the current state (subclasses draw the board)."""
+        if isinstance(state, tuple):
+            return "State: " + " ".join(str(int(s)) for s in state)
+        return f"State: {int(state)}"
+
+    def event(self, action: int, before: Any, after: Any, reward: float, terminated: bool) -> str:
+        """One short line about what the last action did."""
+        return f"You chose {self.action_words[action]}. Reward {reward:g}."
+
+    def start_line(self) -> str:
+        """The line under the state at reset."""
+        return "Your move."
+
+    def is_success(self, state: Any, reward: float, terminated: bool) -> bool:
+        """Whether the episode counts as solved (default: ended with a positive reward)."""
+        return bool(terminated and reward > 0)
+
+    def outcome_of(self, state: Any, reward: float, success: bool) -> float:
+        """The ``outcome`` component on the terminating step."""
+        return 1.0 if success else 0.0
+
+    # ---------------------------------------------------------------- API
+    def new_game(self, options: dict[str, Any]) -> None:
+        """Hook run before each inner reset (e.g. to draw a new map)."""
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[list[Message], dict[str, Any]]:
+        """Start a new game; the inner game is seeded from this env's RNG."""
+        super().reset(seed=seed)
+        self.new_game(dict(options or {}))
+        inner_seed = int(self.np_random.integers(2**31 - 1))
+        state, _ = self.game.reset(seed=inner_seed)
+        self._state, self._done = _plain(state), False
+        text = f"{self.describe(self._state)}\n{self.start_line()}"
+        return self.begin(
+            [system(self.system_prompt()), user(text)],
+            {"action_words": list(self.action_words)},
+        )
+
+    def parse_action(self, text: str) -> int:
+        """The action index named by ``text``.
+
+        Raises:
+            ActionParseError: no single valid action word was found.
+        """
+        valid = f"Valid actions: {join_words(self.action_words)}."
+        try:
+            word = parse_word(text, "action")
+        except ActionParseError as e:
+            raise ActionParseError(f"{e} {valid}") from None
+        if word not in self.action_words:
+            raise ActionParseError(f"Unknown action {preview(word)}. {valid}")
+        return self.action_words.index(word)
+
+    def step(self, action: str) -> tuple[list[Message], float, bool, bool, dict[str, Any]]:
+        """Apply the action named in ``action``; a bad one leaves the game unchanged."""
+        if self._state is None:
+            raise gymnasium.error.ResetNeeded("call reset() before step()")
+        text = action if isinstance(action, str) else str(action)
+        if self._done:
+            msg = "The game is over; call reset() to play again."
+            return self.turn([user(msg)], {}, terminated=True, action=text)
+        try:
+            index = self.parse_action(text)
+        except ActionParseError as e:
+            return self.turn([user(str(e))], {"format": -self.format_penalty}, action=text)
+        before = self._state
+        state, reward, terminated, _, _ = self.game.step(index)
+        self._state = _plain(state)
+        reward, terminated = float(reward), bool(terminated)
+        parts = {"env": reward}
+        outcome = success = None
+        if terminated:
+            self._done = True
+            success = self.is_success(self._state, reward, terminated)
+            outcome = self.outcome_of(self._state, reward, success)
+            parts["outcome"] = outcome
+        line = self.event(index, before, self._state, reward, terminated)
+        msg = user(f"{self.describe(self._state)}\n{line}")
+        return self.turn(
+            [msg], parts, terminated=terminated, outcome=outcome, success=success, action=text
+        )
+
+    def close(self) -> None:
+        """Close the inner game."""
+        self.game.close()
+        super().close()
+
+
+def _plain(state: Any) -> Any:
+    """Numpy scalars and tuples of them as plain ints (stable reprs, equality)."""
+    if isinstance(state, tuple):
+        return tuple(int(s) for s in state)
+    return int(state)
+
+
+def _grid_line(word: str, before: tuple[int, int], after: tuple[int, int]) -> str:
+    """What a grid move did: moved as asked, slid elsewhere, or stayed."""
+    delta = (after[0] - before[0], after[1] - before[1])
+    if delta == (0, 0):
+        return f"You tried {word} but did not move."
+    actual = _MOVES.get(delta)
+    if actual is None or actual == word:
+        return f"You moved {word}."
+    return f"You tried {word} but slipped {actual}."
+
+
+def _draw(rows: list[list[str]]) -> str:
+    return "\n".join(" ".join(r) for r in rows)
+
+
+# --------------------------------------------------------------- FrozenLake
+class FrozenLake(ToyText):
+    """FrozenLake: cross the ice from S to G without falling into a hole H.
+
+    The board is drawn one row per line, cells separated by spaces: ``P`` you,
+    ``S`` start, ``F`` frozen, ``H`` hole, ``G`` goal::
+
+        P F F F
+        F H F H
+        F F F H
+        H F F G
+        You start at P.
+
+    Args:
+        map_name: ``"4x4"`` or ``"8x8"`` (Gymnasium's fixed maps).
+        desc: a custom map (list of row strings of S/F/H/G); overrides map_name.
+        is_slippery: moves may slide sideways (Gymnasium's dynamics).
+        random_map_size: if set, every reset draws a new solvable map of this
+            size from the seed (overrides map_name and desc).
+        frozen_prob: probability that a random map's tile is frozen.
+        **kwargs: :class:`ToyText` options (format_penalty, render_mode, reward_weights).
+    """
+
+    reward_spec: ClassVar[RewardSpec] = RewardSpec(_COMPONENTS, weights={"env": 0.0})
+
+    def __init__(
+        self,
+        map_name: str = "4x4",
+        desc: Sequence[str] | None = None,
+        is_slippery: bool = False,
+        random_map_size: int | None = None,
+        frozen_prob: float = 0.8,
+        **kwargs: Any,
+    ) -> None:
+        from gymnasium.envs.toy_text.frozen_lake import MAPS, FrozenLakeEnv
+
+        if desc is None and map_name not in MAPS:
+            raise ConfigError(f"map_name must be one of {sorted(MAPS)}, got {map_name!r}")
+        if random_map_size is not None and not 2 <= int(random_map_size) <= 16:
+            raise ConfigError(f"random_map_size must be in 2..16, got {random_map_size}")
+        if not 0.0 < frozen_prob <= 1.0:
+            raise ConfigError(f"frozen_prob must be in (0, 1], got {frozen_prob}")
+        self.is_slippery = bool(is_slippery)
+        self.random_map_size = None if random_map_size is None else int(random_map_size)
+        self.frozen_prob = float(frozen_prob)
+        base = list(desc) if desc is not None else MAPS[map_name]
+        rules = (
+            "Walk on the frozen lake from the start S to the goal G without falling into a "
+            "hole H. Map: P you, F frozen, H hole, G goal, S start."
+        )
+        if is_slippery:
+            rules += " The ice is slippery: a move may slide you sideways."
+        super().__init__(
+            lambda: FrozenLakeEnv(desc=base, is_slippery=self.is_slippery),
+            ("left", "down", "right", "up"),
+            title="FrozenLake",
+            rules=rules,
+            **kwargs,
+        )
+
+    def new_game(self, options: dict[str, Any]) -> None:
+        """Draw a new map from the env's RNG when ``random_map_size`` is set."""
+        if self.random_map_size is None:
+            return
+        from gymnasium.envs.toy_text.frozen_lake import FrozenLakeEnv, generate_random_map
+
+        map_seed = int(self.np_random.integers(2**31 - 1))
+        desc = generate_random_map(self.random_map_size, self.frozen_prob, seed=map_seed)
+        self.game.close()
+        self.game = FrozenLakeEnv(desc=desc, is_slippery=self.is_slippery)
+
+    @property
+    def board(self) -> list[str]:
+        """The current map as row strings (S/F/H/G)."""
+        return [b"".join(row).decode() for row in self.game.desc]
+
+    def _pos(self, state: int) -> tuple[int, int]:
+        return divmod(int(state), int(self.game.ncol))
+
+    def describe(self, state: Any) -> str:
+        """The board with ``P`` at the agent's cell."""
+        rows = [list(r) for r in self.board]
+        r, c = self._pos(state)
+        rows[r][c] = "P"
+        return _draw(rows)
+
+    def start_line(self) -> str:
+        """At reset."""
+        return "You start at P."
+
+    def event(self, action: int, before: Any, after: Any, reward: float, terminated: bool) -> str:
+        """Moved / slipped / fell into a hole / reached the goal."""
+        r, c = self._pos(after)
+        tile = self.board[r][c]
+        if tile == "H":
+            return "You fell into a hole. Game over."
+        if tile == "G":
+            return "You reached the goal!"
+        return _grid_line(self.action_words[action], self._pos(before), (r, c))
+
+    def is_success(self, state: Any, reward: float, terminated: bool) -> bool:
+        """On the goal tile."""
+        r, c = self._pos(state)
+        return self.board[r][c] == "G"
+
+
+# ------------------------------------------------------------- CliffWalking
+class CliffWalking(ToyText):
+    """CliffWalking: walk from the bottom-left start to the bottom-right goal.
+
+    Stepping on the cliff (``C``) costs -100 and sends you back to the start.
+    Board: ``P`` you, ``.`` safe ground, ``C`` cliff, ``G`` goal.
+
+    Args:
+        is_slippery: moves may slide sideways (Gymnasium's dynamics).
+        **kwargs: :class:`ToyText` options.
+    """
+
+    reward_spec: ClassVar[RewardSpec] = RewardSpec(_COMPONENTS, weights={"env": 0.01})
+
+    def __init__(self, is_slippery: bool = False, **kwargs: Any) -> None:
+        from gymnasium.envs.toy_text.cliffwalking import CliffWalkingEnv
+
+        rules = (
+            "Walk from the start at the bottom left to the goal G at the bottom right. "
+            "Stepping on the cliff C sends you back to the start. "
+            "Map: P you, . safe, C cliff, G goal."
+        )
+        super().__init__(
+            lambda: CliffWalkingEnv(is_slippery=bool(is_slippery)),
+            ("up", "right", "down", "left"),
+            title="CliffWalking",
+            rules=rules,
+            **kwargs,
+        )
+
+    def _pos(self, state: int) -> tuple[int, int]:
+        return divmod(int(state), int(self.game.shape[1]))
+
+    def describe(self, state: Any) -> str:
+        """The 4x12 board with ``P`` at the agent's cell."""
+        nrow, ncol = (int(n) for n in self.game.shape)
+        rows = [["." for _ in range(ncol)] for _ in range(nrow)]
+        for c in range(1, ncol - 1):
+            rows[nrow - 1][c] = "C"
+        rows[nrow - 1][ncol - 1] = "G"
+        r, c = self._pos(state)
+        rows[r][c] = "P"
+        return _draw(rows)
+
+    def start_line(self) -> str:
+        """At reset."""
+        return "You start at P."
+
+    def event(self, action: int, before: Any, after: Any, reward: float, terminated: bool) -> str:
+        """Moved / fell off the cliff / reached the goal."""
+        if reward <= -100:
+            return "You fell off the cliff and are back at the start."
+        if terminated:
+            return "You reached the goal!"
+        return _grid_line(self.action_words[action], self._pos(before), self._pos(after))
+
+    def is_success(self, state: Any, reward: float, terminated: bool) -> bool:
+        """The game only ends at the goal."""
+        return bool(terminated)
+
+
+# --------------------------------------------------------------------- Taxi
+_TAXI_LOCS = "RGYB"
+
+
+class Taxi(ToyText):
+    """Taxi: pick the passenger up at one of R, G, Y, B and drop them at the destination.
+
+    The 5x5 map is Gymnasium's (``|`` is a wall, ``:`` open), with ``T`` for
+    the taxi, followed by where the passenger and the destination are::
+
+        +---------+
+        |R: | : :G|
+        | : | : : |
+        | : : : : |
+        | | : |T: |
+        |Y| : |B: |
+        +---------+
+        Passenger at Y, destination G.
+
+    Args:
+        is_rainy: moves may slide sideways (Gymnasium's dynamics).
+        fickle_passenger: the passenger may change destination once.
+        **kwargs: :class:`ToyText` options.
+    """
+
+    reward_spec: ClassVar[RewardSpec] = RewardSpec(_COMPONENTS, weights={"env": 0.02})
+
+    def __init__(self, is_rainy: bool = False, fickle_passenger: bool = False, **kwargs: Any):
+        from gymnasium.envs.toy_text.taxi import TaxiEnv
+
+        rules = (
+            "Drive the taxi T to the passenger, pick them up, drive to the destination and "
+            "drop them off. Stops are R, G, Y and B; | is a wall."
+        )
+        super().__init__(
+            lambda: TaxiEnv(is_rainy=bool(is_rainy), fickle_passenger=bool(fickle_passenger)),
+            ("south", "north", "east", "west", "pickup", "dropoff"),
+            title="Taxi",
+            rules=rules,
+            **kwargs,
+        )
+
+    def describe(self, state: Any) -> str:
+        """The map with ``T`` at the taxi, then the passenger and destination."""
+        row, col, passenger, dest = self.game.decode(int(state))
+        rows = [[c.decode() for c in line] for line in self.game.desc.tolist()]
+        rows[1 + row][2 * col + 1] = "T"
+        where = "in the taxi" if passenger == 4 else f"at {_TAXI_LOCS[passenger]}"
+        grid = "\n".join("".join(r) for r in rows)
+        return f"{grid}\nPassenger {where}, destination {_TAXI_LOCS[dest]}."
+
+    def event(self, action: int, before: Any, after: Any, reward: float, terminated: bool) -> str:
+        """Drove / hit a wall / picked up / dropped off / delivered."""
+        word = self.action_words[action]
+        b_row, b_col, b_pass, _ = self.game.decode(int(before))
+        a_row, a_col, a_pass, _ = self.game.decode(int(after))
+        if terminated:
+            return "You delivered the passenger!"
+        if word == "pickup":
+            if b_pass != 4 and a_pass == 4:
+                return "You picked up the passenger."
+            return "There is no passenger to pick up here."
+        if word == "dropoff":
+            if b_pass == 4 and a_pass != 4:
+                return f"You dropped the passenger at {_TAXI_LOCS[a_pass]}, not the destination."
+            return "You cannot drop off here."
+        if (a_row, a_col) == (b_row, b_col):
+            return f"A wall stops you going {word}."
+        moved = _MOVES.get((a_row - b_row, a_col - b_col))
+        if moved is None or moved == {"south": "down", "north": "up"}.get(word, word):
+            return f"You drove {word}."
+        return f"You tried {word} but slid elsewhere."
+
+    def is_success(self, state: Any, reward: float, terminated: bool) -> bool:
+        """Taxi only ends on a delivery."""
+        return bool(terminated)
+
+
+# ---------------------------------------------------------------- Blackjack
+def _cards(hand: Sequence[int]) -> str:
+    return " ".join("A" if int(c) == 1 else str(int(c)) for c in hand)
+
+
+class Blackjack(ToyText):
+    """Blackjack against a dealer who draws to 17 (Gymnasium's rules).
+
+    The state shows your cards and total (``usable ace`` when an ace counts
+    11) and the dealer's face-up card; when the hand ends, the dealer's cards.
+    ``outcome`` is the hand's result: 1 win, 0 draw, -1 loss (1.5 for a
+    natural with ``natural=True``).
+
+    Args:
+        natural: a natural blackjack pays 1.5.
+        sab: Sutton & Barto's rules (a natural wins outright).
+        **kwargs: :class:`ToyText` options.
+    """
+
+    reward_spec: ClassVar[RewardSpec] = RewardSpec(_COMPONENTS, weights={"env": 0.0})
+
+    def __init__(self, natural: bool = False, sab: bool = False, **kwargs: Any) -> None:
+        from gymnasium.envs.toy_text.blackjack import BlackjackEnv
+
+        rules = (
+            "Get a hand total closer to 21 than the dealer without going over. "
+            "hit takes a card; stick ends your turn and the dealer plays. A is 1 or 11."
+        )
+        super().__init__(
+            lambda: BlackjackEnv(natural=bool(natural), sab=bool(sab)),
+            ("stick", "hit"),
+            title="Blackjack",
+            rules=rules,
+            **kwargs,
+        )
+
+    def describe(self, state: Any) -> str:
+        """Your cards and total, the dealer's card (all cards once the hand is over)."""
+        total, dealer_card, usable_ace = state
+        ace = ", usable ace" if usable_ace else ""
+        mine = f"Your cards: {_cards(self.game.player)} (total {total}{ace})."
+        if self._done:
+            from gymnasium.envs.toy_text.blackjack import sum_hand
+
+            dealer = self.game.dealer
+            return f"{mine} Dealer's cards: {_cards(dealer)} (total {sum_hand(dealer)})."
+        return f"{mine} Dealer shows: {_cards([dealer_card])}."
+
+    def start_line(self) -> str:
+        """At reset."""
+        return "Hit or stick?"
+
+    def event(self, action: int, before: Any, after: Any, reward: float, terminated: bool) -> str:
+        """Drew a card / bust / win / lose / draw."""
+        if not terminated:
+            return f"You drew {_cards(self.game.player[-1:])}. Hit or stick?"
+        if self.action_words[action] == "hit":
+            return "Bust! You lose."
+        if reward > 0:
+            return "You win!"
+        return "You lose." if reward < 0 else "Draw."
+
+    def is_success(self, state: Any, reward: float, terminated: bool) -> bool:
+        """The hand was won."""
+        return bool(terminated and reward > 0)
+
+    def outcome_of(self, state: Any, reward: float, success: bool) -> float:
+        """The hand's result (the game's reward)."""
+        return float(reward)
+
+
+# ------------------------------------------------------------- registration
+def register_envs() -> None:
+    """Register the toy-text games (idempotent)."""
+    mod = "agentgym.envs.toytext"
+    register(
+        "agentgym/FrozenLake-v0",
+        entry_point=f"{mod}:FrozenLake",
+        max_turns=20,
+        kwargs={"map_name": "4x4", "is_slippery": False},
+    )
+    register("agentgym/Taxi-v0", entry_point=f"{mod}:Taxi", max_turns=50)
+    register("agentgym/CliffWalking-v0", entry_point=f"{mod}:CliffWalking", max_turns=50)
+    register("agentgym/Blackjack-v0", entry_point=f"{mod}:Blackjack", max_turns=10)
