@@ -1,0 +1,126 @@
+"""Policies without a model: a Python function, or a random pick among fixed texts.
+
+They speak the same token protocol as the model backends: the text is encoded
+with the tokenizer (no special tokens) and the end-of-turn id is appended, so
+the collector and the trainer treat a scripted turn exactly like a sampled one
+(logprobs are all 0.0: the script is deterministic). Useful as baselines, for
+demonstrations (supervised warm starts) and in tests.
+
+Example:
+    >>> policy = ScriptedPolicy(lambda msgs: "left", tokenizer)
+    >>> gen = policy.generate([Request(prompt_ids=[1, 2], messages=msgs)], SamplingParams())[0]
+    >>> tokenizer.decode(gen.token_ids)
+    'left<|im_end|>'
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from agentgym.errors import ConfigError, PolicyError, TemplateError
+from agentgym.policies.base import Generation, Request, SamplingParams
+
+__all__ = ["ScriptedPolicy", "RandomChoicePolicy", "end_of_turn_id"]
+
+
+def end_of_turn_id(tokenizer: Any) -> int:
+    """The token id that closes an assistant turn for ``tokenizer``.
+
+    Taken from the chat template (the first token it puts after an assistant
+    message, e.g. ``<|im_end|>`` for ChatML), which is what the collector's
+    renderer expects; without a usable template, the tokenizer's eos id.
+
+    Raises:
+        ConfigError: if neither a chat template nor an eos token gives one.
+    """
+    from agentgym.render import ChatRenderer
+
+    try:
+        return int(ChatRenderer(tokenizer).stop_token_id)
+    except TemplateError:
+        eos = getattr(tokenizer, "eos_token_id", None)
+        if eos is None:
+            raise ConfigError(
+                f"tokenizer {type(tokenizer).__name__} has neither a chat template nor an "
+                "eos token, so the end of an assistant turn is unknown; set "
+                "tokenizer.chat_template or tokenizer.eos_token"
+            ) from None
+        return int(eos)
+
+
+def _cap(request: Request, params: SamplingParams) -> int:
+    if request.max_new_tokens is None:
+        return params.max_new_tokens
+    return max(0, min(params.max_new_tokens, int(request.max_new_tokens)))
+
+
+class ScriptedPolicy:
+    """A policy whose assistant text comes from ``fn(messages)``.
+
+    Args:
+        fn: called with the conversation so far (``Request.messages``, a list of
+            message dicts) and returns the assistant's text for this turn.
+        tokenizer: a Hugging Face tokenizer; encodes the text and provides the
+            end-of-turn id (see :func:`end_of_turn_id`).
+
+    ``generate`` returns the text's ids plus the end-of-turn id with
+    ``finish_reason="stop"``; if that is longer than the request's token cap
+    (``min(params.max_new_tokens, request.max_new_tokens)``) the ids are cut to
+    the cap and ``finish_reason="length"``. A text containing one of
+    ``params.stop_token_ids`` ends right after it, as a sampled turn would.
+    All logprobs are 0.0.
+    """
+
+    def __init__(self, fn: Callable[[list[dict[str, Any]]], str], tokenizer: Any) -> None:
+        if not callable(fn):
+            raise ConfigError(f"ScriptedPolicy needs a callable fn(messages) -> str, got {fn!r}")
+        self.fn = fn
+        self.tokenizer = tokenizer
+        self.eot_id = end_of_turn_id(tokenizer)
+
+    def _text(self, request: Request) -> str:
+        return self.fn(list(request.messages))
+
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[Generation]:
+        """One scripted turn per request (see the class docstring)."""
+        return [self._one(self._text(r), _cap(r, params), params) for r in requests]
+
+    def _one(self, text: str, cap: int, params: SamplingParams) -> Generation:
+        if not isinstance(text, str):
+            raise PolicyError(
+                f"the scripted policy's function returned {type(text).__name__}, expected str"
+            )
+        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        stops = set(params.stop_token_ids)
+        cut = next((i for i, t in enumerate(ids) if t in stops), None)
+        ids = ids[: cut + 1] if cut is not None else ids + [self.eot_id]
+        finish = "stop"
+        if len(ids) > cap:
+            ids, finish = ids[:cap], "length"
+        return Generation(token_ids=ids, logprobs=[0.0] * len(ids), finish_reason=finish)
+
+
+class RandomChoicePolicy(ScriptedPolicy):
+    """Answers each request with one of ``choices``, uniformly at random.
+
+    Reproducible: two policies built with the same ``seed`` give the same
+    sequence of answers over the same sequence of requests (the RNG belongs to
+    the policy; ``SamplingParams.seed`` is not used).
+
+    Args:
+        choices: the candidate assistant texts (at least one).
+        tokenizer: as for :class:`ScriptedPolicy`.
+        seed: seeds this policy's own RNG.
+    """
+
+    def __init__(self, choices: Sequence[str], tokenizer: Any, seed: int | None = 0) -> None:
+        choices = list(choices)
+        if not choices or not all(isinstance(c, str) for c in choices):
+            raise ConfigError(
+                f"RandomChoicePolicy needs a non-empty list of strings, got {choices!r}"
+            )
+        self.choices = choices
+        self.rng = random.Random(seed)
+        super().__init__(lambda _messages: self.rng.choice(self.choices), tokenizer)
