@@ -34,6 +34,7 @@ failed) and ``outcome`` (1.0 for a correct final answer, else 0).
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -86,8 +87,12 @@ def evaluate(expression: str) -> Fraction:
 
 
 def _eval(node: ast.AST) -> Fraction:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return Fraction(repr(node.value)) if isinstance(node.value, float) else Fraction(node.value)
+    if isinstance(node, ast.Constant) and type(node.value) is float:
+        if not math.isfinite(node.value):
+            raise ToolError("number too large")
+        return Fraction(repr(node.value))  # the literal's decimal value, exactly
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return Fraction(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
         v = _eval(node.operand)
         return -v if isinstance(node.op, ast.USub) else v

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,9 @@ def build_database(rng: np.random.Generator) -> sqlite3.Connection:
         city, country = CITIES[int(rng.integers(len(CITIES)))]
         tier = tiers[int(rng.choice(3, p=[0.6, 0.3, 0.1]))]
         customers.append((i + 1, names[i], city, country, _date(rng, 2019, 2023), tier))
-    employees = [(1, names[n_cust], "Management", _date(rng, 2010, 2012), 150_000, None)]
+    employees: list[tuple[int, str, str, str, int, int | None]] = [
+        (1, names[n_cust], "Management", _date(rng, 2010, 2012), 150_000, None)
+    ]
     heads: dict[str, int] = {}
     for j in range(1, n_emp):
         dept = DEPARTMENTS[(j - 1) % len(DEPARTMENTS)]
@@ -106,7 +109,7 @@ def build_database(rng: np.random.Generator) -> sqlite3.Connection:
         salary = int(rng.integers(38, 95)) * 1000 + (20_000 if is_head else 0)
         boss = 1 if is_head else heads[dept]
         employees.append((j + 1, names[n_cust + j], dept, _date(rng, 2012, 2023), salary, boss))
-    products = []
+    products: list[list[Any]] = []
     for cat, items in PRODUCTS.items():
         for name in items:
             if rng.random() < 0.75:
@@ -127,7 +130,7 @@ def build_database(rng: np.random.Generator) -> sqlite3.Connection:
         picks = rng.choice(len(orderable), size=int(rng.integers(1, 5)), replace=False)
         for pi in picks:
             p = orderable[int(pi)]
-            price = p[3] if rng.random() < 0.8 else round(p[3] * 0.9, 2)
+            price = float(p[3]) if rng.random() < 0.8 else round(float(p[3]) * 0.9, 2)
             items_rows.append((o + 1, p[0], int(rng.integers(1, 6)), price))
     conn.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?)", customers)
     conn.executemany("INSERT INTO employees VALUES (?,?,?,?,?,?)", employees)

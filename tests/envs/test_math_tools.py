@@ -52,6 +52,7 @@ def test_calculator_exact(expr, value):
         ("x + 1", "unsupported syntax"),
         ("(1 + ", "invalid expression"),
         ("1" * 400, "too long"),
+        ("1e999 + 1", "too large"),
     ],
 )
 def test_calculator_rejects(expr, msg):
