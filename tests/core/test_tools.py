@@ -5,7 +5,9 @@ from typing import Any, Literal, Optional
 
 import pytest
 
+from agentgym.envs.tool_env import TOOL_REWARDS, Score, ToolEnv
 from agentgym.errors import ConfigError, InfraError, ToolError
+from agentgym.rewards import RewardSpec
 from agentgym.tools import (
     ParseError,
     Tool,
@@ -333,3 +335,72 @@ def test_toolbox_rejects_duplicates_and_non_tools():
 def test_truncate():
     assert truncate("abc", 3) == "abc"
     assert truncate("abcdef", 2) == "ab\n...[truncated 4 more characters]"
+
+
+# ------------------------------------------------------------------ ToolEnv
+
+
+class Echo(ToolEnv):
+    max_calls_per_turn = 2
+
+    def make_tools(self):
+        return [self.echo]
+
+    def new_task(self, options):
+        self.word = ["red", "green", "blue"][int(self.np_random.integers(3))]
+        return f"Echo the word {self.word!r} with the tool, then answer with it."
+
+    def score_answer(self, answer):
+        return Score.exact(answer == self.word)
+
+    @tool
+    def echo(self, text: str) -> str:
+        """Return the text.
+
+        Args:
+            text: what to echo.
+        """
+        return text * 3
+
+
+def echo_call(text: str) -> str:
+    return f'<tool_call>{{"name": "echo", "arguments": {{"text": "{text}"}}}}</tool_call>'
+
+
+def test_tool_env_prompt_and_call_limits():
+    env = Echo(max_output_chars=5)
+    obs, info = env.reset(seed=0)
+    assert obs[0]["role"] == "system" and json.dumps(env.toolbox.schemas[0]) in obs[0]["content"]
+    assert info["tool_schemas"] == env.toolbox.schemas
+    out, r, _, _, step_info = env.step(echo_call("abc") * 3)
+    assert out[0]["content"] == "abcab\n...[truncated 4 more characters]"
+    assert out[2]["content"].startswith("Error: too many calls in one turn (at most 2)")
+    assert step_info["reward_components"]["format"] == -0.1
+    assert step_info["reward_components"]["tool_ok"] == pytest.approx(0.05 * 2 / 3)
+
+
+def test_tool_env_answer_rules_and_episode_end():
+    env = Echo()
+    env.reset(seed=1)
+    # an answer tag inside a tool call's arguments is not a final answer
+    out, _, term, _, _ = env.step(echo_call("<answer>x</answer>"))
+    assert not term and out[0]["role"] == "tool"
+    out, r, term, _, info = env.step(12345)  # type: ignore[arg-type]
+    assert out[0]["content"] == "The action must be text, got int." and r == -0.1 and not term
+    _, r, term, _, info = env.step(f"<answer>{env.word}</answer>")
+    assert term and info["success"] and r == 1.0
+    out, r, term, _, info = env.step("<answer>again</answer>")
+    assert term and r == 0.0 and "episode is over" in out[0]["content"]
+    assert info["success"]  # the finished episode's outcome stands
+
+
+def test_tool_env_needs_the_base_components():
+    class Bad(Echo):
+        reward_spec = RewardSpec({"outcome": "only this"})
+
+    with pytest.raises(ConfigError, match="lacks the ToolEnv components"):
+        Bad()
+    assert set(Echo.reward_spec.components) == set(TOOL_REWARDS)
+    weighted = Echo(reward_weights={"well_formed": 0.0})
+    weighted.reset(seed=0)
+    assert weighted.step(echo_call("a"))[1] == pytest.approx(0.05)
