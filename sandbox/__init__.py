@@ -1,4 +1,4 @@
-"""Code execution sandboxes (bwrap, docker, local) and a warm worker pool.
+r"""Code execution sandboxes (bwrap, docker, local) and a warm worker pool.
 
 Example:
     >>> from agentgym.sandbox import get_sandbox
@@ -44,7 +44,11 @@ def backend_status() -> dict[str, str | None]:
     from agentgym.sandbox.bwrap import bwrap_unavailable_reason
     from agentgym.sandbox.docker import docker_unavailable_reason
 
-    return {"bwrap": bwrap_unavailable_reason(), "docker": docker_unavailable_reason(), "local": None}
+    return {
+        "bwrap": bwrap_unavailable_reason(),
+        "docker": docker_unavailable_reason(),
+        "local": None,
+    }
 
 
 def available_backends() -> list[str]:
@@ -65,7 +69,9 @@ def resolve_backend(backend: str) -> str:
             return "docker"
         return "local"
     if backend not in BACKENDS:
-        raise ConfigError(f"unknown sandbox backend {backend!r}; choose one of {('auto',) + BACKENDS}")
+        raise ConfigError(
+            f"unknown sandbox backend {backend!r}; choose one of {('auto',) + BACKENDS}"
+        )
     return backend
 
 

@@ -12,10 +12,13 @@ Usage: ``python -I _agent.py --workspace DIR --uid N [--serve]``.
 
 from __future__ import annotations
 
+# Loaded here, once, so that every forked task finds them already imported.
+import atexit  # noqa: F401
 import base64
 import ctypes
 import errno
 import json
+import linecache  # noqa: F401
 import os
 import resource
 import select
@@ -23,8 +26,10 @@ import shutil
 import signal
 import struct
 import sys
+import threading  # noqa: F401
 import time
 import traceback
+import types  # noqa: F401
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
@@ -132,7 +137,6 @@ def _exit_status(e):
 
 
 def _fresh_main(workspace):
-    import types
 
     mod = types.ModuleType("__main__")
     sys.modules["__main__"] = mod
@@ -142,7 +146,6 @@ def _fresh_main(workspace):
 
 
 def _register_source(name, code):
-    import linecache
 
     linecache.cache[name] = (len(code), None, code.splitlines(True), name)
 
@@ -202,11 +205,11 @@ def _run_one_test(name, src, g):
     if pid == 0:
         os.close(r)
         try:
-            _register_source("<test:%s>" % name, src)
-            exec(compile(src, "<test:%s>" % name, "exec"), g)
+            _register_source(f"<test:{name}>", src)
+            exec(compile(src, f"<test:{name}>", "exec"), g)
             msg = {"passed": True}
         except SystemExit as e:
-            msg = {"passed": False, "error": "test exited early (SystemExit %r)" % (e.code,)}
+            msg = {"passed": False, "error": f"test exited early (SystemExit {e.code!r})"}
         except BaseException as e:
             msg = {"passed": False, "error": _format_exc(e)}
         for stream in (sys.stdout, sys.stderr):
@@ -228,8 +231,8 @@ def _run_one_test(name, src, g):
     try:
         msg = json.loads(data.decode())
     except ValueError:
-        how = ("signal %d" % os.WTERMSIG(st)) if os.WIFSIGNALED(st) else "exit"
-        msg = {"passed": False, "error": "test process ended (%s) before finishing" % how}
+        how = f"signal {os.WTERMSIG(st)}" if os.WIFSIGNALED(st) else "exit"
+        msg = {"passed": False, "error": f"test process ended ({how}) before finishing"}
     msg["name"] = name
     return msg
 
@@ -243,7 +246,7 @@ def _run_tests(req, state, status_fd):
         exec(compile(code, "<solution>", "exec"), g)
     except SystemExit as e:
         if _exit_status(e) != 0:
-            failure = "solution exited with status %d" % _exit_status(e)
+            failure = f"solution exited with status {_exit_status(e)}"
     except MemoryError as e:
         g.clear()
         os.write(status_fd, b'{"oom": true}\n')
@@ -283,7 +286,7 @@ def _child(req, state, fds, task_env):
         else:
             _run_tests(req, state, 3)
     except BaseException as e:
-        _bail("task set-up failed: %r" % (e,))
+        _bail(f"task set-up failed: {e!r}")
     os._exit(125)
 
 
@@ -319,62 +322,79 @@ def _oom_kills():
     return 0
 
 
-def _kill_leftovers(state, pgid):
-    """Kill every process the task left: its group, its uid, our other children."""
-    for _ in range(50):
+def _kill_leftovers(state, pgid, wipe=False):
+    """Kill every process the task left: its group, its uid, our other children.
+
+    With ``wipe``, also empty the workspace and scratch dirs in the same helper.
+    """
+    dropped = state["uid"] > 0 and os.geteuid() == 0
+    for i in range(50):
         if pgid > 0:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
-        if state["uid"] > 0 and os.geteuid() == 0:
-            _kill_uid(state["uid"])
-        for pid in _children():
+        kids, by_uid = _scan(state["uid"])
+        if dropped and (by_uid or (wipe and i == 0)):
+            _as_task_user(state, _kill_all_then(_wipe(_dirs(state)) if wipe else None))
+            wipe = False
+        for pid in kids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         _reap()
-        if not _children():
-            return
-        time.sleep(0.01)
+        if not kids and not by_uid:
+            break
+        time.sleep(0.002)
+    if wipe:
+        _as_task_user(state, _wipe(_dirs(state)))
 
 
-def _kill_uid(uid):
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setresuid(uid, uid, uid)
-            for _ in range(1000):
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except OSError as e:
-                    if e.errno == errno.ESRCH:
-                        break
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+def _dirs(state):
+    return [state["workspace"]] + state["scratch"]
 
 
-def _children():
+def _kill_all_then(then):
+    """As the task uid: SIGKILL every process of that uid (not us), then ``then()``."""
+
+    def fn():
+        for _ in range(1000):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError as e:
+                if e.errno == errno.ESRCH:
+                    break
+        return then() if then else None
+
+    return fn
+
+
+def _scan(uid):
+    """Our live children and the live processes of ``uid``, from /proc."""
     me = str(os.getpid())
-    out = []
+    kids, by_uid = [], []
     try:
         names = os.listdir("/proc")
     except OSError:
-        return out
+        return kids, by_uid
     for name in names:
-        if not name.isdigit():
+        if not name.isdigit() or name == me:
             continue
         try:
-            with open("/proc/%s/stat" % name) as f:
+            with open(f"/proc/{name}/stat") as f:
                 stat = f.read()
+            st_uid = os.stat("/proc/" + name).st_uid if uid > 0 else -2
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[1] == me and fields[0] != "Z":
-            out.append(int(name))
-    return out
+        if len(fields) < 2 or fields[0] == "Z":
+            continue
+        if fields[1] == me:
+            kids.append(int(name))
+        elif st_uid == uid:
+            by_uid.append(int(name))
+    return kids, by_uid
 
 
 def _reap():
@@ -393,7 +413,28 @@ def _pump(fds, child, deadline, sinks, status):
     open_fds = {out_r: sinks[0], err_r: sinks[1], st_r: status}
     exit_status = None
     timed_out = False
-    while True:
+    pidfd = _pidfd(child)
+    try:
+        while True:
+            exit_status, done, timed_out = _pump_once(child, pidfd, open_fds, exit_status, deadline)
+            if done:
+                break
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    return exit_status, timed_out, open_fds
+
+
+def _pidfd(pid):
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _pump_once(child, pidfd, open_fds, exit_status, deadline):
+    """One wait: returns (exit_status, done, timed_out)."""
+    if True:
         if exit_status is None:
             pid, st = os.waitpid(child, os.WNOHANG)
             if pid:
@@ -403,23 +444,28 @@ def _pump(fds, child, deadline, sinks, status):
         else:
             wait = deadline - time.monotonic()
             if wait <= 0:
-                timed_out = True
-                break
-            wait = min(wait, 0.05)
-        ready = select.select(list(open_fds), [], [], wait)[0] if open_fds else []
+                return exit_status, True, True
+            wait = min(wait, 0.05 if pidfd is not None else 0.005)
+        watch = list(open_fds)
+        if exit_status is None and pidfd is not None:
+            watch.append(pidfd)
+        ready = select.select(watch, [], [], wait)[0] if watch else []
+        if not watch and wait:
+            time.sleep(wait)
+        got = False
         for fd in ready:
+            if fd == pidfd:
+                continue
+            got = True
             chunk = os.read(fd, 65536)
             if chunk:
                 open_fds[fd].add(chunk)
             else:
                 del open_fds[fd]
-        if exit_status is not None and not ready:
-            break
-    return exit_status, timed_out, open_fds
+        return exit_status, exit_status is not None and not got, False
 
 
 def _feed_stdin(fd, data):
-    import threading
 
     def run():
         try:
@@ -450,7 +496,10 @@ def run_task(req, state):
         _child(req, state, (in_r, out_w, err_w, st_w), state["env"])
     for fd in (in_r, out_w, err_w, st_w):
         os.close(fd)
-    feeder = _feed_stdin(in_w, (req.get("stdin") or "").encode("utf-8"))
+    stdin = (req.get("stdin") or "").encode("utf-8")
+    feeder = _feed_stdin(in_w, stdin) if stdin else None
+    if feeder is None:
+        os.close(in_w)
     cap = int(limits["output_bytes"])
     sinks = (_Sink(cap), _Sink(cap))
     status = _Sink(1 << 20)
@@ -463,7 +512,7 @@ def run_task(req, state):
         except OSError:
             os.kill(child, signal.SIGKILL)
         _, exit_status = os.waitpid(child, 0)
-    _kill_leftovers(state, child)
+    _kill_leftovers(state, child, wipe=bool(req.get("reset")))
     for fd in list(still_open):  # after the kill: read what is left, EOF comes now
         while select.select([fd], [], [], 0.2)[0]:
             chunk = os.read(fd, 65536)
@@ -472,7 +521,8 @@ def run_task(req, state):
             still_open[fd].add(chunk)
     for fd in (out_r, err_r, st_r):
         os.close(fd)
-    feeder.join(1.0)
+    if feeder is not None:
+        feeder.join(1.0)
     return _response(exit_status, timed_out, duration, sinks, status, oom_before)
 
 
@@ -527,7 +577,7 @@ def _as_task_user(state, fn):
         except FileNotFoundError as e:
             out = {"ok": False, "kind": "notfound", "error": str(e)}
         except BaseException as e:
-            out = {"ok": False, "kind": "error", "error": "%s: %s" % (type(e).__name__, e)}
+            out = {"ok": False, "kind": "error", "error": f"{type(e).__name__}: {e}"}
         data = json.dumps(out).encode()
         while data:
             data = data[os.write(w, data) :]
@@ -549,7 +599,7 @@ def _as_task_user(state, fn):
 
 def _safe_rel(path):
     if os.path.isabs(path) or ".." in path.split("/") or not path.strip("/"):
-        raise ValueError("path must be relative to the workspace without '..': %r" % path)
+        raise ValueError(f"path must be relative to the workspace without '..': {path!r}")
     return path
 
 
@@ -611,10 +661,10 @@ def handle(req, state):
         return _as_task_user(state, _get(req["path"]))
     if op == "reset":
         _kill_leftovers(state, 0)
-        return _as_task_user(state, _wipe([state["workspace"]] + state["scratch"]))
+        return _as_task_user(state, _wipe(_dirs(state)))
     if op == "ping":
         return {"ok": True, "pid": os.getpid(), "uid": state["uid"]}
-    return {"ok": False, "kind": "error", "error": "unknown op %r" % (op,)}
+    return {"ok": False, "kind": "error", "error": f"unknown op {op!r}"}
 
 
 def _prepare(args):

@@ -26,6 +26,8 @@ class AgentSandbox(ABC):
     """
 
     backend = "abstract"
+    _channel: Channel | None
+    _closed: bool
 
     def __init__(self, limits: Limits, *, persistent: bool) -> None:
         self.limits = limits
@@ -83,7 +85,12 @@ class AgentSandbox(ABC):
         return lim
 
     def _exec(
-        self, kind: str, code: str, limits: Limits | None, stdin: str | None = None, **extra: Any
+        self,
+        kind: str,
+        code: str,
+        limits: Limits | None,
+        stdin: str | None = None,
+        **extra: Any,
     ) -> tuple[ExecResult, list[dict[str, Any]]]:
         if not isinstance(code, str):
             raise ConfigError(f"code must be a str, got {type(code).__name__}")
@@ -139,12 +146,22 @@ class AgentSandbox(ABC):
         that did not report (time or memory ran out) fail with the reason.
 
         Example:
-            >>> rep = sb.run_tests("def f(x): return 2*x", {"t1": "assert f(2) == 4"})  # doctest: +SKIP
+            >>> code, tests = "def f(x): return 2*x", {"t1": "assert f(2) == 4"}
+            >>> rep = sb.run_tests(code, tests)  # doctest: +SKIP
             >>> rep.all_passed  # doctest: +SKIP
             True
         """
-        items = [[str(k), str(v)] for k, v in tests.items()]
-        result, raw = self._exec("tests", code, limits, tests=items)
+        result, raw = self._exec("tests", code, limits, tests=self._test_items(tests))
+        return self._report(tests, result, raw)
+
+    @staticmethod
+    def _test_items(tests: Mapping[str, str]) -> list[list[str]]:
+        return [[str(k), str(v)] for k, v in tests.items()]
+
+    @staticmethod
+    def _report(
+        tests: Mapping[str, str], result: ExecResult, raw: list[dict[str, Any]]
+    ) -> TestReport:
         by_name = {t.get("name"): t for t in raw}
         if result.timed_out:
             why = "not finished: the run hit its time limit"
@@ -153,7 +170,7 @@ class AgentSandbox(ABC):
         else:
             why = f"not finished: the run ended early (exit code {result.exit_code})"
         outcomes = []
-        for name, _ in items:
+        for name in map(str, tests):
             t = by_name.get(name)
             if t is None:
                 outcomes.append(TestOutcome(name, False, why))
@@ -203,6 +220,15 @@ class AgentSandbox(ABC):
         if resp.get("kind") == "notfound":
             raise FileNotFoundError(f"no file {path!r} in the {self.backend} sandbox workspace")
         raise SandboxError(f"file operation on {path!r} failed: {resp.get('error')}")
+
+    def _detach(self) -> Channel | None:
+        """Mark closed and hand over the warm channel (None if already closed)."""
+        with self._lock:
+            if self._closed:
+                return None
+            self._closed = True
+            ch, self._channel = self._channel, None
+            return ch
 
     def close(self) -> None:
         """Stop the agent and free the workspace. Safe to call twice."""

@@ -37,7 +37,7 @@ def _python_dirs() -> list[str]:
 
 
 def _ro_tree_args() -> list[str]:
-    """bwrap arguments for a read-only system and interpreter, nothing else of the host."""
+    """Bwrap arguments for a read-only system and interpreter, nothing else of the host."""
     args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for name in MERGED_USR:
         p = Path("/") / name
@@ -80,8 +80,9 @@ def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
 
 
 class BwrapSandbox(AgentSandbox):
-    """Runs code under bubblewrap: new namespaces (no network), read-only system,
-    a private writable workspace, an unprivileged uid, killed with its parent.
+    """Runs code under bubblewrap with a read-only system and a private workspace.
+
+    New namespaces (no network), an unprivileged uid, killed with its parent.
 
     Each call starts a fresh bwrap and interpreter; :class:`SandboxPool` keeps
     warm ones instead.

@@ -35,7 +35,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     r = sub.add_parser("run", help="run a Python file in a sandbox")
     r.add_argument("file", type=Path, help="the Python file to run")
     r.add_argument(
-        "--backend", default="auto", choices=["auto", "bwrap", "docker", "local"],
+        "--backend",
+        default="auto",
+        choices=["auto", "bwrap", "docker", "local"],
         help="sandbox backend (default: auto = bwrap, then docker, then local)",
     )
     r.add_argument("--stdin", type=Path, default=None, help="file fed to the program's stdin")
@@ -88,9 +90,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = args.file.read_text()
     stdin = args.stdin.read_text() if args.stdin else None
     limits = dict(
-        wall_time_s=args.wall_time, cpu_time_s=args.cpu_time, memory_mb=args.memory_mb,
-        max_processes=args.max_processes, file_size_mb=args.file_size_mb,
-        disk_mb=args.disk_mb, output_bytes=args.output_bytes, network=args.network,
+        wall_time_s=args.wall_time,
+        cpu_time_s=args.cpu_time,
+        memory_mb=args.memory_mb,
+        max_processes=args.max_processes,
+        file_size_mb=args.file_size_mb,
+        disk_mb=args.disk_mb,
+        output_bytes=args.output_bytes,
+        network=args.network,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("always")
@@ -118,7 +125,10 @@ def cmd_build_image(args: argparse.Namespace) -> int:
     from agentgym.sandbox.image import build_image
 
     what = build_image(
-        args.tag or DEFAULT_IMAGE, suite=args.suite, mirror=args.mirror, force=args.force,
+        args.tag or DEFAULT_IMAGE,
+        suite=args.suite,
+        mirror=args.mirror,
+        force=args.force,
         say=lambda s: print(f"build-image: {s}", flush=True),
     )
     print(f"build-image: {what}")

@@ -181,9 +181,11 @@ def _drain_warm() -> None:
 
 
 class DockerSandbox(AgentSandbox):
-    """Runs code in a warm Docker container: ``--network none``, memory, pids and CPU
-    limits, read-only root, tmpfs workspace and ``/tmp``, all capabilities dropped but
-    those the agent needs to switch to the task's uid.
+    """Runs code in a warm Docker container.
+
+    ``--network none``, memory, pids and CPU limits, read-only root, tmpfs
+    workspace and ``/tmp``, all capabilities dropped but those the agent needs to
+    switch to the task's uid.
     """
 
     backend = "docker"
@@ -200,7 +202,8 @@ class DockerSandbox(AgentSandbox):
             raise SandboxUnavailable(f"Docker image {image!r} is missing. {BUILD_HINT}") from e
         remove_stale_containers(self.client)
         self._key = (image, limits.memory_mb, limits.max_processes, limits.disk_mb, limits.network)
-        self._channel, self.uid = self._take_warm() or self._create()
+        channel, self.uid = self._take_warm() or self._create()
+        self._channel = channel
 
     def _take_warm(self) -> tuple[DockerChannel, int] | None:
         with _warm_lock:
@@ -251,7 +254,9 @@ class DockerSandbox(AgentSandbox):
             )
             api.start(container)
         except Exception as e:
-            raise SandboxUnavailable(f"could not start a sandbox container: {e}. {START_HINT}") from e
+            raise SandboxUnavailable(
+                f"could not start a sandbox container: {e}. {START_HINT}"
+            ) from e
         return DockerChannel(self.client, container, sock), uid
 
     def _start_agent(self, serve: bool) -> DockerChannel:
@@ -262,12 +267,8 @@ class DockerSandbox(AgentSandbox):
 
     def close(self) -> None:
         """Wipe the container and keep it warm for the next sandbox (or remove it)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            ch, self._channel = self._channel, None
-        if ch is None or not ch.alive():
+        ch = self._detach()
+        if not isinstance(ch, DockerChannel) or not ch.alive():
             return
         try:
             resp = ch.request({"op": "reset"}, 30)
@@ -276,7 +277,7 @@ class DockerSandbox(AgentSandbox):
         with _warm_lock:
             entries = _warm.setdefault(self._key, [])
             if resp.get("ok") and len(entries) < MAX_WARM:
-                entries.append((ch, self.uid))  # type: ignore[arg-type]
+                entries.append((ch, self.uid))
                 return
         ch.close()
 

@@ -58,7 +58,9 @@ def build_image(
         say(f"image {tag} already present; nothing to do")
         return "exists"
     if os.geteuid() != 0:
-        raise SandboxUnavailable("building the sandbox image needs root (debootstrap); rerun as root")
+        raise SandboxUnavailable(
+            "building the sandbox image needs root (debootstrap); rerun as root"
+        )
     debootstrap = shutil.which("debootstrap") or (
         "/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None
     )
@@ -71,7 +73,12 @@ def build_image(
         p = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if p.returncode != 0:
             raise SandboxUnavailable(f"debootstrap failed:\n{(p.stdout + p.stderr)[-3000:]}")
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):
+        for junk in (
+            "var/cache/apt/archives",
+            "var/lib/apt/lists",
+            "usr/share/doc",
+            "usr/share/man",
+        ):
             shutil.rmtree(rootfs / junk, ignore_errors=True)
         tarball = Path(d) / "rootfs.tar"
         say("packing the root file system")

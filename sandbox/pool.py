@@ -15,7 +15,7 @@ from agentgym.sandbox.types import ExecResult, Limits, TestReport
 
 
 class SandboxPool:
-    """``size`` warm agents of one isolating backend, shared safely by many threads.
+    r"""``size`` warm agents of one isolating backend, shared safely by many threads.
 
     Every call takes an idle worker, runs in a fork of its pristine interpreter,
     then wipes the worker's workspace and ``/tmp`` and kills whatever the run
@@ -134,24 +134,33 @@ class SandboxPool:
         finally:
             self._release(worker, ok and worker.healthy())
 
+    def _oneshot(self, kind: str, code: str, limits: Limits | None, **extra: Any) -> Any:
+        """One call on a clean worker; the wipe rides on the same round trip."""
+        worker = self._acquire()
+        try:
+            out = worker._exec(kind, code, limits, reset=True, **extra)
+        except BaseException as e:
+            self._release(worker, not isinstance(e, SandboxError) and worker.healthy())
+            raise
+        self._add(worker)
+        return out
+
     def run_python(
         self, code: str, *, stdin: str | None = None, limits: Limits | None = None
     ) -> ExecResult:
         """Run Python in a clean worker; see :meth:`AgentSandbox.run_python`."""
-        with self.session() as sb:
-            return sb.run_python(code, stdin=stdin, limits=limits)
+        return self._oneshot("python", code, limits, stdin=stdin)[0]
 
     def run_shell(self, command: str, *, limits: Limits | None = None) -> ExecResult:
         """Run a shell command in a clean worker."""
-        with self.session() as sb:
-            return sb.run_shell(command, limits=limits)
+        return self._oneshot("shell", command, limits)[0]
 
     def run_tests(
         self, code: str, tests: Mapping[str, str], *, limits: Limits | None = None
     ) -> TestReport:
         """Run code and tests in a clean worker; see :meth:`AgentSandbox.run_tests`."""
-        with self.session() as sb:
-            return sb.run_tests(code, tests, limits=limits)
+        result, raw = self._oneshot("tests", code, limits, tests=AgentSandbox._test_items(tests))
+        return AgentSandbox._report(tests, result, raw)
 
     def put_file(self, path: str, data: bytes | str) -> None:
         """Not available on the pool itself: every call gets a fresh workspace.
@@ -166,7 +175,10 @@ class SandboxPool:
 
     def get_file(self, path: str) -> bytes:
         """Not available on the pool itself; see :meth:`put_file`."""
-        return self.put_file(path, b"")  # type: ignore[func-returns-value]
+        raise SandboxError(
+            "SandboxPool calls each get a fresh workspace; use `with pool.session() as sb:` "
+            "and sb.get_file."
+        )
 
     def close(self) -> None:
         """Stop every worker. Calls in flight finish first on their own worker."""

@@ -150,7 +150,7 @@ class TestReport:
 
 @runtime_checkable
 class Sandbox(Protocol):
-    """A place to run untrusted code. Every backend and the pool implement it.
+    r"""A place to run untrusted code. Every backend and the pool implement it.
 
     Example:
         >>> with get_sandbox("auto", wall_time_s=5) as sb:  # doctest: +SKIP

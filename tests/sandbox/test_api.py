@@ -21,7 +21,13 @@ def test_protocol_and_results(sb):
     assert isinstance(sb, Sandbox)
     r = sb.run_python("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)")
     assert isinstance(r, ExecResult)
-    assert (r.stdout, r.stderr, r.exit_code, r.timed_out, r.oom) == ("out\n", "err\n", 3, False, False)
+    assert (r.stdout, r.stderr, r.exit_code, r.timed_out, r.oom) == (
+        "out\n",
+        "err\n",
+        3,
+        False,
+        False,
+    )
     assert r.duration_s > 0 and not r.ok
 
 
@@ -40,8 +46,13 @@ def test_shell(sb):
 
 
 def test_globals_and_env_do_not_leak_between_runs(sb):
-    sb.run_python("import os\nos.environ['LEAK'] = '1'\nLEAKED = 1\nimport builtins\nbuiltins.LEAKED = 1")
-    r = sb.run_python("import os, builtins\nprint(os.environ.get('LEAK'), hasattr(builtins, 'LEAKED'), 'LEAKED' in globals())")
+    sb.run_python(
+        "import os\nos.environ['LEAK'] = '1'\nLEAKED = 1\nimport builtins\nbuiltins.LEAKED = 1"
+    )
+    r = sb.run_python(
+        "import os, builtins\n"
+        "print(os.environ.get('LEAK'), hasattr(builtins, 'LEAKED'), 'LEAKED' in globals())"
+    )
     assert r.stdout == "None False False\n"
 
 
@@ -61,7 +72,9 @@ def test_run_tests(sb):
     assert [o.name for o in rep.outcomes] == list(tests)
     assert got["ok"].passed and got["mutates"].passed and got["isolated"].passed
     assert not got["wrong"].passed and "nope" in got["wrong"].error
-    assert not got["exits"].passed and not got["raises"].passed and "KeyError" in got["raises"].error
+    assert (
+        not got["exits"].passed and not got["raises"].passed and "KeyError" in got["raises"].error
+    )
     assert (rep.passed, rep.total, rep.all_passed) == (3, 6, False)
 
 
@@ -74,7 +87,11 @@ def test_run_tests_with_broken_code(sb):
 
 
 def test_run_tests_timeout_is_visible(sb):
-    rep = sb.run_tests("x = 1", {"fast": "pass", "slow": "while True: pass"}, limits=Limits(wall_time_s=1, cpu_time_s=10))
+    rep = sb.run_tests(
+        "x = 1",
+        {"fast": "pass", "slow": "while True: pass"},
+        limits=Limits(wall_time_s=1, cpu_time_s=10),
+    )
     assert rep.result.timed_out
     got = {o.name: o for o in rep.outcomes}
     assert got["fast"].passed and not got["slow"].passed and "time limit" in got["slow"].error
@@ -171,7 +188,9 @@ def test_backend_dying_mid_run_raises_infra_error(backend):
 
         def run():
             try:
-                results.append(box.run_python("import time\ntime.sleep(30)", limits=Limits(wall_time_s=20)))
+                results.append(
+                    box.run_python("import time\ntime.sleep(30)", limits=Limits(wall_time_s=20))
+                )
             except BaseException as e:
                 errors.append(e)
 
@@ -208,7 +227,10 @@ def test_pool_is_thread_safe_and_clean():
 
         def worker(i: int) -> None:
             for j in range(4):
-                code = f"import os\nassert not os.listdir('.'), os.listdir('.')\nopen('f', 'w').write('x')\nprint({i * 100 + j})"
+                code = (
+                    "import os\nassert not os.listdir('.'), os.listdir('.')\n"
+                    f"open('f', 'w').write('x')\nprint({i * 100 + j})"
+                )
                 out[i * 100 + j] = pool.run_python(code).stdout
 
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]

@@ -102,7 +102,9 @@ for d in [{str(Path.home())!r}, os.path.expanduser("~")]:
         print("NO", d, type(e).__name__)
 """
         r = sb.run_python(code)
-        r2 = sb.run_shell(f"cat {secret} 2>&1; env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'")
+        r2 = sb.run_shell(
+            f"cat {secret} 2>&1; env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'"
+        )
     finally:
         secret.unlink()
     for res in (r, r2):
@@ -167,7 +169,9 @@ spin()
 
 
 def test_huge_stdout_is_truncated(sb):
-    r = sb.run_python("import sys\nsys.stdout.write('x' * 50_000_000)\nprint('done', file=sys.stderr)")
+    r = sb.run_python(
+        "import sys\nsys.stdout.write('x' * 50_000_000)\nprint('done', file=sys.stderr)"
+    )
     assert r.exit_code == 0 and r.truncated
     assert r.stdout.startswith("x" * 4096)
     assert "output truncated" in r.stdout and len(r.stdout) < 4096 + 200
@@ -190,12 +194,14 @@ for pid in (os.getppid(), 1, -1):
 """
     r = sb.run_python(code)
     assert "DENIED" in r.stdout or r.exit_code == -9, r
-    assert "KILLED %d" % os.getpid() not in r.stdout
+    assert f"KILLED {os.getpid()}" not in r.stdout
     assert_clean_after(sb)
 
 
 def test_sleep_past_timeout(sb):
-    r = sb.run_python("import time\nprint('before', flush=True)\ntime.sleep(60)", limits=limits(wall_time_s=1))
+    r = sb.run_python(
+        "import time\nprint('before', flush=True)\ntime.sleep(60)", limits=limits(wall_time_s=1)
+    )
     assert r.timed_out and r.exit_code == -9 and r.stdout == "before\n"
     assert_clean_after(sb)
 
@@ -216,7 +222,9 @@ print("spawned")
     r = sb.run_python(code)
     assert r.ok and r.stdout == "spawned\n", r
     assert_clean_after(sb)
-    ps = sb.run_shell("ls /proc | grep -c '^[0-9]' ; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '")
+    ps = sb.run_shell(
+        "ls /proc | grep -c '^[0-9]' ; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"
+    )
     assert "sleep 1000" not in ps.stdout
 
 
