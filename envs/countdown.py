@@ -148,7 +148,8 @@ def _check_usage(used: list[int], numbers: Sequence[int]) -> None:
     given = " ".join(str(n) for n in numbers)
     for n, k in want.items():
         if have[n] == 0:
-            raise ActionParseError(f"{preview(str(n))} is not one of the numbers ({given}).")
+            shown = str(n) if n < 10**12 else preview(str(n))
+            raise ActionParseError(f"{shown} is not one of the numbers ({given}).")
         if k > have[n]:
             times = "once" if have[n] == 1 else f"{have[n]} times"
             raise ActionParseError(f"{n} is used {k} times but given only {times} ({given}).")
