@@ -24,14 +24,12 @@ may try again until the turn limit (which then truncates the episode).
 
 Reward components (turn reward = weighted sum, all weights 1 by default):
 
-============ =================================================================
-component    value
-============ =================================================================
-``format``   ``-format_penalty`` (default -0.1) for an invalid expression
-``outcome``  on the answer turn: 1.0 when the value equals the target, else
-             ``partial_credit * max(0, 1 - |value - target| / target)``
-             (default ``partial_credit`` 0.5, so a miss scores below 0.5)
-============ =================================================================
+| component | value                                                                  |
+|-----------|------------------------------------------------------------------------|
+| `format`  | -0.1 (`-format_penalty`) for an invalid expression                     |
+| `outcome` | on the answer turn: 1.0 for exactly the target, else                   |
+|           | `partial_credit * max(0, 1 - abs(value - target) / target)` (default   |
+|           | `partial_credit` 0.5, so a miss scores below 0.5)                      |
 
 ``info["success"]`` is True for an exact answer.
 
@@ -360,8 +358,8 @@ class Countdown(AgentEnv):
         try:
             value = self.parse_answer(text)
         except ActionParseError as e:
-            msg = f"Invalid answer. {e} Try again, e.g. <answer>(25 - 5) * 4</answer>."
-            return self.turn([user(msg)], {"format": -self.format_penalty}, action=text)
+            why = f"Invalid answer. {e} Try again, e.g. <answer>(25 - 5) * 4</answer>."
+            return self.turn([user(why)], {"format": -self.format_penalty}, action=text)
         self._done = True
         target = self.task.target
         outcome = score(value, target, self.partial_credit)

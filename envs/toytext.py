@@ -5,15 +5,12 @@ and whose observation space is ``Discrete`` or a ``Tuple`` of ``Discrete``: the
 agent names an action with a word, and sees the state as text. Four games come
 registered, each with its own readable rendering:
 
-======================== ======================================= ============
-id                       actions                                 max_turns
-======================== ======================================= ============
-agentgym/FrozenLake-v0   left, down, right, up                   20
-agentgym/Taxi-v0         south, north, east, west, pickup,       50
-                         dropoff
-agentgym/CliffWalking-v0 up, right, down, left                   50
-agentgym/Blackjack-v0    stick, hit                              10
-======================== ======================================= ============
+| id                         | actions                                      | max_turns |
+|----------------------------|----------------------------------------------|-----------|
+| `agentgym/FrozenLake-v0`   | left, down, right, up                        | 20        |
+| `agentgym/Taxi-v0`         | south, north, east, west, pickup, dropoff    | 50        |
+| `agentgym/CliffWalking-v0` | up, right, down, left                        | 50        |
+| `agentgym/Blackjack-v0`    | stick, hit                                   | 10        |
 
 An action is a bare word (case-insensitive; surrounding whitespace, quotes and
 punctuation are ignored) or ``<action>word</action>`` anywhere in the text (a
@@ -24,21 +21,18 @@ does not change, but the turn counts toward ``max_turns``.
 Reward components (turn reward = weighted sum; override the weights with
 ``reward_weights={...}``):
 
-============ =========================================================== ==========================
-component    value                                                       default weight
-============ =========================================================== ==========================
-``env``      the wrapped game's own reward for the step                  FrozenLake 0, Blackjack 0
-                                                                         (both equal ``outcome``),
-                                                                         Taxi 0.02, CliffWalking
-                                                                         0.01 (a move costs less
-                                                                         than a format error)
-``format``   ``-format_penalty`` (default -0.1) for an unparseable or     1
-             unknown action
-``outcome``  on the terminating step: 1 on success (FrozenLake goal,      1
-             Taxi delivery, CliffWalking goal), 0 otherwise (hole);
-             Blackjack: the hand's result (-1 lose, 0 draw, 1 win,
-             1.5 natural win with ``natural=True``)
-============ =========================================================== ==========================
+| component | value                                              | default weight           |
+|-----------|----------------------------------------------------|--------------------------|
+| `env`     | the wrapped game's own reward for the step         | see below                |
+| `format`  | -0.1 (`-format_penalty`) for a bad or unknown action | 1                      |
+| `outcome` | on the terminating step: 1 on success, else 0;     | 1                        |
+|           | Blackjack: the hand's result (-1, 0, 1; 1.5 for a  |                          |
+|           | natural win with `natural=True`)                   |                          |
+
+Success: FrozenLake goal, Taxi delivery, CliffWalking goal, Blackjack hand
+won. Default `env` weights: FrozenLake 0 and Blackjack 0 (there it duplicates
+`outcome`), Taxi 0.02 and CliffWalking 0.01 (so that a move, -1 in the game,
+costs less than a format error and invalid text never pays).
 
 ``info["success"]``: goal reached / passenger delivered / hand won.
 Episodes end by termination only (goal, hole, delivery, hand over); turn
@@ -116,6 +110,8 @@ class ToyText(AgentEnv):
         reward_weights: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(render_mode=render_mode, reward_weights=reward_weights)
+        #: The wrapped Gymnasium game (its type depends on the game, hence Any).
+        self.game: Any
         if callable(env):
             self.game = env()
         else:
@@ -238,9 +234,9 @@ class ToyText(AgentEnv):
             outcome = self.outcome_of(self._state, reward, success)
             parts["outcome"] = outcome
         line = self.event(index, before, self._state, reward, terminated)
-        msg = user(f"{self.describe(self._state)}\n{line}")
+        feedback = user(f"{self.describe(self._state)}\n{line}")
         return self.turn(
-            [msg], parts, terminated=terminated, outcome=outcome, success=success, action=text
+            [feedback], parts, terminated=terminated, outcome=outcome, success=success, action=text
         )
 
     def close(self) -> None:

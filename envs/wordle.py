@@ -25,15 +25,13 @@ when the word is found; running out of turns truncates it.
 
 Reward components (turn reward = weighted sum, all weights 1 by default):
 
-============= ================================================================
-component     value
-============= ================================================================
-``info_gain`` per valid guess: log2(candidates before / candidates after) /
-              log2(number of answers), where candidates are the answers still
-              consistent with all feedback; sums to 1 over a solved game
-``format``    ``-format_penalty`` (default -0.1) for an invalid guess
-``outcome``   1.0 on the guess that finds the word
-============= ================================================================
+| component   | value                                                                   |
+|-------------|-------------------------------------------------------------------------|
+| `info_gain` | per valid guess: log2(candidates before / after) / log2(#answers), where |
+|             | candidates are the answers consistent with all feedback so far (sums to |
+|             | 1 over a solved game)                                                   |
+| `format`    | -0.1 (`-format_penalty`) for an invalid guess                           |
+| `outcome`   | 1.0 on the guess that finds the word                                    |
 
 ``info["candidates_left"]`` counts the answers still consistent with the
 feedback; ``info["success"]`` is True once the word is found.
@@ -223,8 +221,8 @@ class Wordle(AgentEnv):
         try:
             guess = self.check_guess(text)
         except ActionParseError as e:
-            msg = f"Invalid guess. {e} This turn counts but reveals nothing."
-            return self.turn([user(msg)], {"format": -self.format_penalty}, action=text, info=info)
+            why = f"Invalid guess. {e} This turn counts but reveals nothing."
+            return self.turn([user(why)], {"format": -self.format_penalty}, action=text, info=info)
         marks = score_guess(guess, self.secret)
         before = len(self._candidates)
         self._candidates = [c for c in self._candidates if score_guess(guess, c) == marks]
