@@ -5,6 +5,7 @@ from agentgym.errors import AgentGymError, EnvNotFound
 from agentgym.registry import list_envs, load_plugins, make, register, spec
 from agentgym.rewards import RewardSpec
 from agentgym.spaces import Chat, Utterance
+from agentgym.tools import ParseError, Tool, Toolbox, ToolCall, ToolResult, parse_tool_calls, tool
 from agentgym.trajectory import TokenLedger, Trajectory, Turn, read_jsonl, write_jsonl
 
 __version__ = "0.1.0"
@@ -26,6 +27,14 @@ __all__ = [
     "spec",
     "list_envs",
     "load_plugins",
+    # tools
+    "tool",
+    "Tool",
+    "Toolbox",
+    "ToolCall",
+    "ToolResult",
+    "ParseError",
+    "parse_tool_calls",
     # trajectories
     "Turn",
     "Trajectory",

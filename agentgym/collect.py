@@ -289,7 +289,8 @@ def _fail(traj: Trajectory, e: BaseException) -> None:
         traj.outcome, traj.success = None, None
 
 
-_SKIP_INFO = {"reward_components", "episode", "TimeLimit.truncated"}
+# Kept elsewhere in the trajectory, or bulky and the same for every episode.
+_SKIP_INFO = {"reward_components", "episode", "TimeLimit.truncated", "tool_schemas"}
 
 
 def _jsonable_info(info: Any) -> dict[str, Any]:
