@@ -436,6 +436,7 @@ class CliffWalking(ToyText):
 
 # --------------------------------------------------------------------- Taxi
 _TAXI_LOCS = "RGYB"
+_TAXI_MOVES = {"south": "down", "north": "up", "east": "right", "west": "left"}
 
 
 class Taxi(ToyText):
@@ -503,7 +504,7 @@ class Taxi(ToyText):
         if (a_row, a_col) == (b_row, b_col):
             return f"A wall stops you going {word}."
         moved = _MOVES.get((a_row - b_row, a_col - b_col))
-        if moved is None or moved == {"south": "down", "north": "up"}.get(word, word):
+        if moved is None or moved == _TAXI_MOVES[word]:
             return f"You drove {word}."
         return f"You tried {word} but slid elsewhere."
 

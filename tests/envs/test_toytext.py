@@ -191,6 +191,8 @@ def test_taxi_planned_delivery_rewards(seed):
         texts.append(obs[0]["content"])
         assert terminated == (i == len(path) - 1)
     assert sum("picked up the passenger" in t for t in texts) == 1
+    moves = [t.splitlines()[-1] for t in texts[:-1] if "passenger" not in t.splitlines()[-1]]
+    assert moves and all(m.startswith("You drove ") for m in moves)
     # Each move/pickup costs -1 x 0.02; the delivery pays 20 x 0.02 plus outcome 1.
     assert rewards[:-1] == pytest.approx([-0.02] * (len(path) - 1))
     assert rewards[-1] == pytest.approx(20 * 0.02 + 1.0)
@@ -300,6 +302,13 @@ def test_generic_adapter_on_a_gymnasium_id():
     assert obs[1]["content"].startswith("State: 0")
     obs, reward, *_ = env.step("S")
     assert obs[0]["content"].startswith("State: 4")
+
+
+def test_generic_adapter_passes_check_env():
+    from gymnasium.envs.toy_text.taxi import TaxiEnv
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(ToyText(TaxiEnv, ("s", "n", "e", "w", "p", "d")), skip_render_check=True)
 
 
 def test_generic_adapter_validates_spaces_and_words():
