@@ -328,16 +328,15 @@ def _kill_leftovers(state, pgid, wipe=False):
     With ``wipe``, also empty the workspace and scratch dirs in the same helper.
     """
     dropped = state["uid"] > 0 and os.geteuid() == 0
-    for i in range(50):
+    for _ in range(50):
         if pgid > 0:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
         kids, by_uid = _scan(state["uid"])
-        if dropped and (by_uid or (wipe and i == 0)):
-            _as_task_user(state, _kill_all_then(_wipe(_dirs(state)) if wipe else None))
-            wipe = False
+        if dropped and by_uid:
+            _as_task_user(state, _kill_all_then(None))
         for pid in kids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -348,6 +347,19 @@ def _kill_leftovers(state, pgid, wipe=False):
             break
         time.sleep(0.002)
     if wipe:
+        _wipe_now(state)
+
+
+def _wipe_now(state):
+    """Empty the workspace and scratch dirs once every task process is dead.
+
+    With no task process left nothing can race us, and rmtree never follows
+    symlinks, so the agent may do it itself when it can (root with
+    CAP_DAC_OVERRIDE, or the same uid); otherwise a helper under the task uid.
+    """
+    try:
+        _wipe(_dirs(state))()
+    except OSError:
         _as_task_user(state, _wipe(_dirs(state)))
 
 
@@ -628,12 +640,9 @@ def _get(path):
 
 def _wipe(dirs):
     def onerror(func, p, exc):
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
-        except OSError:
-            pass
+        os.chmod(os.path.dirname(p), 0o700)
+        os.chmod(p, 0o700)
+        func(p)
 
     def fn():
         for d in dirs:
@@ -661,7 +670,8 @@ def handle(req, state):
         return _as_task_user(state, _get(req["path"]))
     if op == "reset":
         _kill_leftovers(state, 0)
-        return _as_task_user(state, _wipe(_dirs(state)))
+        _wipe_now(state)
+        return {"ok": True}
     if op == "ping":
         return {"ok": True, "pid": os.getpid(), "uid": state["uid"]}
     return {"ok": False, "kind": "error", "error": f"unknown op {op!r}"}

@@ -72,7 +72,7 @@ def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
     args += ["--symlink", "/tmp", "/var/tmp", "--ro-bind", str(AGENT_PATH), AGENT_IN_SANDBOX]
     if os.geteuid() == 0:  # the agent keeps just enough to drop to the task uid
         args += ["--cap-drop", "ALL"]
-        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL"):
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
             args += ["--cap-add", cap]
     else:
         args += ["--unshare-user"]

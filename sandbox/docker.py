@@ -236,7 +236,7 @@ class DockerSandbox(AgentSandbox):
                 tmpfs={"/workspace": tmpfs_opts, "/tmp": tmpfs_opts},
                 binds={str(AGENT_PATH): {"bind": AGENT_IN_CONTAINER, "mode": "ro"}},
                 cap_drop=["ALL"],
-                cap_add=["SETUID", "SETGID", "KILL", "CHOWN"],
+                cap_add=["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"],
                 security_opt=["no-new-privileges"],
                 init=True,
                 auto_remove=True,
