@@ -48,10 +48,12 @@ _MARKER = "agentgym-source.json"
 def _missing(package: str, command: str, purpose: str) -> DependencyMissing:
     err = DependencyMissing(package, "hf", purpose)
     # The generic message names an extra; these packages need this exact command.
-    err.args = (
+    # (ImportError's str() reads .msg, BaseException's reads .args: set both.)
+    err.msg = (
         f"The package {package!r} is not installed (needed for {purpose}). "
-        f"Install it with: {command}",
+        f"Install it with: {command}"
     )
+    err.args = (err.msg,)
     return err
 
 
