@@ -26,7 +26,7 @@ demo: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy agentgym envs policies
+	$(BIN)/mypy agentgym envs policies sandbox
 
 test: venv system lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
