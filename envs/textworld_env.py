@@ -45,6 +45,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -444,7 +445,11 @@ class TextWorld(AgentEnv):
         if self._game is None or self._game_file != game_file:
             if self._game is not None:
                 self._game.close()
-            self._game = self._tw.start(game_file, self._infos)
+            with warnings.catch_warnings():
+                # Jericho warns that it cannot read the score of TextWorld games;
+                # TextWorld's own wrapper tracks the score, so the warning is noise.
+                warnings.filterwarnings("ignore", message=".*not fully supported")
+                self._game = self._tw.start(game_file, self._infos)
             self._game_file = game_file
         # a fixed interpreter seed: Jericho's default (-1) follows the clock
         self._game.seed(1234)
