@@ -433,7 +433,7 @@ class Code(AgentEnv):
 
     def _get_sandbox(self) -> Any:
         if self._sandbox is None:
-            from agentgym import sandbox as sb
+            import agentgym.sandbox as sb
 
             lim = {k: getattr(self.limits, k) for k in self.limits.__dataclass_fields__}
             if self.backend == "pool":
