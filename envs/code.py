@@ -17,8 +17,13 @@ and ``options={"task": {...}}`` poses a task given as a mapping.
 Tests: every statement of ``check``'s body that is not a definition (an
 ``assert``, a loop, a ``try`` ...) becomes its own test ``test_1`` ...
 ``test_n``, run after the definitions and imports that precede it; module-level
-code of ``test`` (imports, helpers, constants) runs before each test. A
-``test`` without a splittable ``check`` runs whole, as one test named ``check``.
+code of ``test`` (imports, helpers, constants) runs before each test, after
+the helpers the prompt defines (imports, functions and classes other than
+``entry_point``, e.g. HumanEval's ``encode_cyclic``). Earlier test statements
+that touch local state (``assert c.get(1) == 1`` after ``c = candidate()``) are
+replayed for their side effects with failures ignored, so a stateful check sees
+the same state as when run in sequence. A ``test`` without a splittable
+``check`` runs whole, as one test named ``check``.
 
 Actions: the code is the last ```` ```python ```` (or ```` ```py ````) fenced
 block of the reply, else the last unlabelled fenced block, else the whole
@@ -106,7 +111,9 @@ class CodeTask:
                 )
         if not record["entry_point"].isidentifier():
             raise ConfigError(f"{where}: entry_point {record['entry_point']!r} is not a name")
-        tests, descriptions = split_tests(record["test"], record["entry_point"])
+        tests, descriptions = split_tests(
+            record["test"], record["entry_point"], prompt=record["prompt"]
+        )
         extra = {k: v for k, v in record.items() if k not in REQUIRED_KEYS}
         return cls(
             task_id=record["task_id"],
@@ -150,8 +157,18 @@ def load_tasks(path: str | os.PathLike | None = None) -> list[CodeTask]:
     return tasks
 
 
-def split_tests(test: str, entry_point: str) -> tuple[dict[str, str], dict[str, str]]:
+def split_tests(
+    test: str, entry_point: str, prompt: str = ""
+) -> tuple[dict[str, str], dict[str, str]]:
     r"""Split a HumanEval ``check(candidate)`` into one snippet per test statement.
+
+    Args:
+        test: Python source defining ``check(candidate)``.
+        entry_point: the name the submission must define.
+        prompt: the task prompt; the helpers it defines (imports, functions and
+            classes other than ``entry_point``, as in HumanEval's
+            ``encode_cyclic``) are defined before each test, since tests may
+            call them.
 
     Returns:
         ``(tests, descriptions)``: name -> snippet to run against the
@@ -162,7 +179,8 @@ def split_tests(test: str, entry_point: str) -> tuple[dict[str, str], dict[str, 
         >>> desc
         {'test_1': 'assert c(1) == 2'}
     """
-    whole = {"check": f"{test}\n\ncheck({entry_point})\n"}
+    helpers = _prompt_helpers(prompt, entry_point)
+    whole = {"check": f"{helpers}\n{test}\n\ncheck({entry_point})\n"}
     try:
         module = ast.parse(test)
     except (SyntaxError, ValueError):
@@ -175,7 +193,9 @@ def split_tests(test: str, entry_point: str) -> tuple[dict[str, str], dict[str, 
     if len(checks) != 1:
         return whole, {"check": "check(...)"}
     check = checks[0]
-    preamble = ast.unparse(ast.Module([n for n in module.body if n is not check], []))
+    preamble = (
+        helpers + "\n" + ast.unparse(ast.Module([n for n in module.body if n is not check], []))
+    )
     param = check.args.args[0].arg
     body = list(check.body)
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -205,6 +225,21 @@ def split_tests(test: str, entry_point: str) -> tuple[dict[str, str], dict[str, 
     if not tests:
         return whole, {"check": "check(...)"}
     return tests, descriptions
+
+
+def _prompt_helpers(prompt: str, entry_point: str) -> str:
+    """Source of the imports, functions and classes the prompt defines, bar ``entry_point``."""
+    try:
+        module = ast.parse(prompt)
+    except (SyntaxError, ValueError):
+        return ""
+    keep: list[ast.stmt] = [
+        n
+        for n in module.body
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        or (isinstance(n, _DEFINITIONS[:3]) and n.name != entry_point)
+    ]
+    return ast.unparse(ast.Module(keep, [])) if keep else ""
 
 
 def _is_test(stmt: ast.stmt) -> bool:

@@ -131,6 +131,28 @@ def test_split_replays_state_but_not_earlier_failures():
     assert [o.passed for o in rep.outcomes] == [False, True, True, True]
 
 
+def test_prompt_helpers_are_available_to_tests(env):
+    """As in HumanEval's decode_cyclic: the prompt defines a helper the tests call."""
+    task = {
+        "task_id": "Mine/helper",
+        "prompt": (
+            "import string\n\n"
+            "def shift(s: str) -> str:\n    return s[1:] + s[:1]\n\n"
+            "def unshift(s: str) -> str:\n    '''Inverse of shift.'''\n"
+        ),
+        "entry_point": "unshift",
+        "test": (
+            "def check(candidate):\n"
+            "    for w in ['abc', 'x', '', string.ascii_lowercase]:\n"
+            "        assert candidate(shift(w)) == w\n"
+        ),
+    }
+    env.reset(options={"task": task})
+    _, _, _, _, info = env.step(fenced("def unshift(s):\n    return s\n"))
+    assert info["failed"] == ["test_1"]
+    assert env.step(fenced("def unshift(s):\n    return s[-1:] + s[:-1]\n"))[4]["success"]
+
+
 @pytest.mark.parametrize(
     "test",
     [
