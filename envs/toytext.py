@@ -176,6 +176,10 @@ class ToyText(AgentEnv):
         """The ``outcome`` component on the terminating step."""
         return 1.0 if success else 0.0
 
+    def extra_components(self, before: Any, after: Any, terminated: bool) -> dict[str, float]:
+        """Game-specific reward components of a valid move (declare them in reward_spec)."""
+        return {}
+
     # ---------------------------------------------------------------- API
     def new_game(self, options: dict[str, Any]) -> None:
         """Hook run before each inner reset (e.g. to draw a new map)."""
@@ -226,7 +230,7 @@ class ToyText(AgentEnv):
         state, reward, terminated, _, _ = self.game.step(index)
         self._state = _plain(state)
         reward, terminated = float(reward), bool(terminated)
-        parts = {"env": reward}
+        parts = {"env": reward, **self.extra_components(before, self._state, terminated)}
         outcome = success = None
         if terminated:
             self._done = True
@@ -263,6 +267,23 @@ def _grid_line(word: str, before: tuple[int, int], after: tuple[int, int]) -> st
     return f"You tried {word} but slipped {actual}."
 
 
+def _distances_to_goal(board: list[str]) -> dict[tuple[int, int], int]:
+    """Breadth-first distances to the ``G`` cell over cells that are not holes."""
+    goal = next((r, c) for r, row in enumerate(board) for c, t in enumerate(row) if t == "G")
+    dist, frontier = {goal: 0}, [goal]
+    while frontier:
+        nxt = []
+        for r, c in frontier:
+            for dr, dc in _MOVES:
+                cell = (r + dr, c + dc)
+                inside = 0 <= cell[0] < len(board) and 0 <= cell[1] < len(board[0])
+                if inside and cell not in dist and board[cell[0]][cell[1]] != "H":
+                    dist[cell] = dist[(r, c)] + 1
+                    nxt.append(cell)
+        frontier = nxt
+    return dist
+
+
 def _draw(rows: list[list[str]]) -> str:
     return "\n".join(" ".join(r) for r in rows)
 
@@ -287,10 +308,22 @@ class FrozenLake(ToyText):
         random_map_size: if set, every reset draws a new solvable map of this
             size from the seed (overrides map_name and desc).
         frozen_prob: probability that a random map's tile is frozen.
+
+    The optional ``progress`` component (weight 0 by default; enable with
+    ``reward_weights={"progress": w}``) is potential-based shaping: each move
+    earns the decrease of the shortest safe-path distance to G, divided by
+    the start's distance, so an optimal path sums to 1; a hole earns 0.
         **kwargs: :class:`ToyText` options (format_penalty, render_mode, reward_weights).
     """
 
-    reward_spec: ClassVar[RewardSpec] = RewardSpec(_COMPONENTS, weights={"env": 0.0})
+    reward_spec: ClassVar[RewardSpec] = RewardSpec(
+        {
+            **_COMPONENTS,
+            "progress": "(safe-path distance to G before - after) / distance from S; "
+            "weight 0 unless enabled",
+        },
+        weights={"env": 0.0, "progress": 0.0},
+    )
 
     def __init__(
         self,
@@ -312,6 +345,7 @@ class FrozenLake(ToyText):
         self.is_slippery = bool(is_slippery)
         self.random_map_size = None if random_map_size is None else int(random_map_size)
         self.frozen_prob = float(frozen_prob)
+        self._distances: dict[tuple[int, int], int] | None = None
         base = list(desc) if desc is not None else MAPS[map_name]
         rules = (
             "Walk on the frozen lake from the start S to the goal G without falling into a "
@@ -337,6 +371,24 @@ class FrozenLake(ToyText):
         desc = generate_random_map(self.random_map_size, self.frozen_prob, seed=map_seed)
         self.game.close()
         self.game = FrozenLakeEnv(desc=desc, is_slippery=self.is_slippery)
+        self._distances = None
+
+    def distances(self) -> dict[tuple[int, int], int]:
+        """Shortest safe-path length (moves, avoiding holes) from each cell to G."""
+        if self._distances is None:
+            self._distances = _distances_to_goal(self.board)
+        return self._distances
+
+    def extra_components(self, before: Any, after: Any, terminated: bool) -> dict[str, float]:
+        """``progress``: the move's reduction of the distance to G (0 on falling in a hole)."""
+        dist = self.distances()
+        start = next(
+            (r, c) for r, row in enumerate(self.board) for c, t in enumerate(row) if t == "S"
+        )
+        d_before, d_after = dist.get(self._pos(before)), dist.get(self._pos(after))
+        if d_before is None or d_after is None or not dist.get(start):
+            return {"progress": 0.0}
+        return {"progress": (d_before - d_after) / dist[start]}
 
     @property
     def board(self) -> list[str]:

@@ -76,10 +76,28 @@ def test_frozenlake_optimal_path_wins_with_outcome_one():
         rewards.append(reward)
         assert terminated == (i == len(FL_PATH) - 1) and not truncated
     assert rewards == [0.0] * 5 + [1.0]
-    assert info["reward_components"] == {"env": 1.0, "outcome": 1.0}
+    assert info["reward_components"] == {
+        "env": 1.0,
+        "progress": pytest.approx(1 / 6),
+        "outcome": 1.0,
+    }
     assert info["success"] is True and info["outcome"] == 1.0
     assert obs[0]["content"].splitlines()[3] == "H F F P"
     assert "reached the goal" in obs[0]["content"]
+
+
+def test_progress_shaping_is_optional_and_sums_to_one_on_an_optimal_path():
+    env = FrozenLake(reward_weights={"progress": 1.0})
+    env.reset(seed=0)
+    rewards = [env.step(word)[1] for word in ["left", "right", "left"]]
+    # A bump does nothing; right then left undo each other (distance 6 -> 5 -> 6).
+    assert rewards == pytest.approx([0.0, 1 / 6, -1 / 6])
+    env.reset(seed=0)
+    rewards = [env.step(word)[1] for word in FL_PATH]
+    assert rewards == pytest.approx([1 / 6] * 5 + [1 / 6 + 1.0])
+    env.reset(seed=0)
+    env.step("down")
+    assert env.step("right")[4]["reward_components"]["progress"] == 0.0  # the hole
 
 
 def test_frozenlake_hole_terminates_without_success():
