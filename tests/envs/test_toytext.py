@@ -327,6 +327,7 @@ def test_generic_adapter_passes_check_env():
     from gymnasium.utils.env_checker import check_env
 
     check_env(ToyText(TaxiEnv, ("s", "n", "e", "w", "p", "d")), skip_render_check=True)
+    check_env(FrozenLake(random_map_size=6, is_slippery=True), skip_render_check=True)
 
 
 def test_generic_adapter_validates_spaces_and_words():
