@@ -14,9 +14,10 @@ shipped set ``envs/data/code_tasks.jsonl`` (41 original tasks). The seed picks
 a task; ``options={"task": i}`` picks task ``i`` (an index or a ``task_id``)
 and ``options={"task": {...}}`` poses a task given as a mapping.
 
-Tests: every statement of ``check``'s body that is not a definition (an
-``assert``, a loop, a ``try`` ...) becomes its own test ``test_1`` ...
-``test_n``, run after the definitions and imports that precede it; module-level
+Tests: every statement of ``check``'s body that holds an ``assert`` or a
+``raise`` (an assert, a loop of asserts, a ``try``/``else: raise`` ...) becomes
+its own test ``test_1`` ... ``test_n``; the other statements (assignments,
+calls, imports, definitions) are setup, run before every later test. Module-level
 code of ``test`` (imports, helpers, constants) runs before each test, after
 the helpers the prompt defines (imports, functions and classes other than
 ``entry_point``, e.g. HumanEval's ``encode_cyclic``). Earlier test statements
