@@ -81,11 +81,11 @@ class InfraError(AgentGymError, RuntimeError):
     """
 
 
-class SandboxError(AgentGymError, RuntimeError):
-    """A sandbox operation failed for a reason other than the user's code."""
+class SandboxError(InfraError):
+    """A sandbox operation failed for a reason other than the user's code (infrastructure)."""
 
 
-class SandboxUnavailable(SandboxError, InfraError):
+class SandboxUnavailable(SandboxError):
     """A sandbox backend cannot work on this machine (tool missing, daemon down)."""
 
 
