@@ -6,7 +6,8 @@ NaN marks an unscorable one, e.g. an infrastructure failure) and
 ``group_ids`` an array of shape ``[N]`` naming each trajectory's group (the
 G samples of one task). NaN rewards are left out of every baseline and get
 advantage 0. The trainer looks estimators up with :func:`get`; add your own
-with :func:`register`::
+with :func:`register`. Turn-level estimators (``level = "turn"``, e.g.
+``gigpo``) also give one advantage per turn from the turn rewards::
 
     @agentgym.advantages.register("my_est")
     def my_est(rewards, group_ids):
@@ -35,6 +36,8 @@ __all__ = [
     "GroupStats",
     "trajectory_rewards",
     "compute_advantages",
+    "turn_returns",
+    "GiGPO",
 ]
 
 
@@ -206,10 +209,88 @@ def trajectory_rewards(trajs: Sequence[Trajectory], source: RewardSource = "tota
     return out
 
 
+def turn_returns(traj: Trajectory, gamma: float = 1.0) -> np.ndarray:
+    """Discounted return-to-go of each turn, shape ``[turns]``."""
+    out = np.zeros(len(traj.turns))
+    acc = 0.0
+    for k in range(len(traj.turns) - 1, -1, -1):
+        acc = traj.turns[k].reward + gamma * acc
+        out[k] = acc
+    return out
+
+
+def _state_key(traj: Trajectory, k: int) -> str:
+    """What the agent saw when it took turn ``k``: the env's latest messages."""
+    seen = traj.initial_observation if k == 0 else traj.turns[k - 1].observation
+    return "\x1e".join(f"{m.get('role')}:{m.get('content')}" for m in seen)
+
+
+class GiGPO:
+    """Group-in-group advantages: episode-level GRPO plus step-level credit.
+
+    Within each group, turns taken from the same observed state (identical
+    env messages) form a step group; their discounted returns-to-go are
+    normalised within it, so the agent learns which action was better *in
+    that state*. Per-turn advantage = episode advantage + ``step_weight`` x
+    step advantage. States seen once get no step term.
+
+    Args:
+        step_weight: weight of the step-level term.
+        gamma: discount of the returns-to-go.
+        episode: trajectory-level estimator for the episode term.
+    """
+
+    level = "turn"
+
+    def __init__(self, step_weight: float = 1.0, gamma: float = 0.95, episode: str = "grpo"):
+        self.step_weight, self.gamma, self.episode = step_weight, gamma, episode
+
+    def __call__(self, rewards: np.ndarray, group_ids: np.ndarray) -> np.ndarray:
+        """Episode-level part only (for plain reward arrays)."""
+        return get(self.episode)(rewards, group_ids)
+
+    def turn_advantages(
+        self, trajs: Sequence[Trajectory], rewards: np.ndarray, group_ids: np.ndarray
+    ) -> list[np.ndarray]:
+        """One array of per-turn advantages per trajectory."""
+        episode = group_advantages(self.episode, rewards, group_ids)
+        out = [np.full(len(t.turns), episode[i]) for i, t in enumerate(trajs)]
+        returns = [turn_returns(t, self.gamma) for t in trajs]
+        buckets: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for i, t in enumerate(trajs):
+            if np.isnan(rewards[i]):
+                out[i][:] = 0.0
+                continue
+            for k in range(len(t.turns)):
+                buckets.setdefault((str(group_ids[i]), _state_key(t, k)), []).append((i, k))
+        for members in buckets.values():
+            if len(members) < 2:
+                continue
+            r = np.array([returns[i][k] for i, k in members])
+            std = r.std(ddof=1)
+            if std == 0:
+                continue
+            for (i, k), a in zip(members, (r - r.mean()) / (std + 1e-6), strict=True):
+                out[i][k] += self.step_weight * a
+        return out
+
+
+register("gigpo")(GiGPO())
+
+
 def compute_advantages(
     name: str, trajs: Sequence[Trajectory], source: RewardSource = "total"
-) -> tuple[np.ndarray, GroupStats]:
-    """Per-trajectory advantages ``[N]`` and group statistics for a batch."""
+) -> tuple[list[np.ndarray], GroupStats]:
+    """Per-turn advantages (one array per trajectory) and group statistics.
+
+    Trajectory-level estimators give every turn of a trajectory the same value.
+    """
     rewards = trajectory_rewards(trajs, source)
     gids = np.asarray([t.group_id for t in trajs])
-    return group_advantages(name, rewards, gids), group_stats(rewards, gids)
+    est = get(name)
+    if getattr(est, "level", "trajectory") == "turn":
+        per_turn = est.turn_advantages(trajs, rewards, gids)  # type: ignore[attr-defined]
+    else:
+        adv = group_advantages(name, rewards, gids)
+        per_turn = [np.full(len(t.turns), adv[i]) for i, t in enumerate(trajs)]
+    return per_turn, group_stats(rewards, gids)

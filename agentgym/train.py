@@ -184,7 +184,35 @@ class TrainConfig:
 @dataclass
 class _Sample:
     ledger: TokenLedger
-    advantage: float
+    advantages: list[float]
+    """Per-token advantages (0 outside sampled turns)."""
+
+
+def _token_advantages(ledger: TokenLedger, turn_adv: Sequence[float]) -> list[float]:
+    out = [0.0] * len(ledger)
+    for (s, e), a in zip(ledger.turn_spans, turn_adv, strict=False):
+        out[s:e] = [float(a)] * (e - s)
+    return out
+
+
+def _samples(traj: Trajectory, adv: Any) -> list[_Sample]:
+    """Training samples of one trajectory with per-token advantages.
+
+    ``adv`` is a scalar (whole trajectory) or one value per turn.
+    """
+    if isinstance(adv, (int, float, np.number)):
+        turn_adv = [float(adv)] * len(traj.turns)
+    else:
+        turn_adv = [float(a) for a in adv]
+    turn_adv = [0.0 if math.isnan(a) else a for a in turn_adv]
+    if traj.per_turn_ledgers is not None:
+        return [
+            _Sample(led, _token_advantages(led, [a]))
+            for led, a in zip(traj.per_turn_ledgers, turn_adv, strict=False)
+        ]
+    if traj.ledger is None:
+        return []
+    return [_Sample(traj.ledger, _token_advantages(traj.ledger, turn_adv))]
 
 
 class Trainer:
@@ -222,26 +250,30 @@ class Trainer:
         attn = torch.tensor([pad([1] * len(s.ledger), 0) for s in samples], device=self.device)
         mask = torch.tensor([pad(s.ledger.loss_mask, 0) for s in samples], device=self.device)
         old = torch.tensor([pad(s.ledger.logprobs, 0.0) for s in samples], device=self.device)
-        adv = torch.tensor([[s.advantage] * width for s in samples], device=self.device)
+        adv = torch.tensor([pad(s.advantages, 0.0) for s in samples], device=self.device)
         return ids, attn, mask[:, 1:].float(), old[:, 1:].float(), adv[:, 1:].float()
 
     def update(
-        self, trajs: Sequence[Trajectory], advantages: Sequence[float] | np.ndarray
+        self,
+        trajs: Sequence[Trajectory],
+        advantages: Sequence[Any] | np.ndarray,
     ) -> dict[str, float]:
         """One optimisation phase on a batch; returns ``loss/…`` and ``perf/…`` metrics.
 
-        Samples whose advantage is 0 add no gradient and are skipped, but their
-        tokens count in the token-mean denominator.
+        ``advantages[i]`` is trajectory i's advantage: a scalar, or one value
+        per turn (turn-level estimators). Samples whose advantages are all 0 add
+        no gradient and are skipped, but their tokens count in the token-mean
+        denominator.
         """
         torch = _torch()
         cfg = self.config
         samples: list[_Sample] = []
         n_tokens = 0
         for t, a in zip(trajs, advantages, strict=True):
-            for ledger in t.samples():
-                n_tokens += sum(ledger.loss_mask)
-                if a != 0 and not math.isnan(a) and sum(ledger.loss_mask):
-                    samples.append(_Sample(ledger, float(a)))
+            for sample in _samples(t, a):
+                n_tokens += sum(sample.ledger.loss_mask)
+                if any(sample.advantages):
+                    samples.append(sample)
         metrics: dict[str, float] = {
             "perf/trained_samples": float(len(samples)),
             "perf/tokens": float(n_tokens),

@@ -77,9 +77,49 @@ def _traj(group, reward, status="done", outcome=None):
 def test_compute_advantages_on_trajectories_skips_infra_errors():
     trajs = [_traj("g", 1.0), _traj("g", 0.0), _traj("g", 0.0, status="infra_error")]
     adv, stats = compute_advantages("rloo", trajs)
-    np.testing.assert_allclose(adv, [1.0, -1.0, 0.0])
+    np.testing.assert_allclose(np.concatenate(adv), [1.0, -1.0, 0.0])
     assert stats.excluded == 1
     adv_outcome, _ = compute_advantages(
         "dr_grpo", [_traj("g", 9.0, outcome=1.0), _traj("g", 0.0, outcome=0.0)], source="outcome"
     )
-    np.testing.assert_allclose(adv_outcome, [0.5, -0.5])
+    np.testing.assert_allclose(np.concatenate(adv_outcome), [0.5, -0.5])
+
+
+def _multi(group, steps):
+    """steps: [(state_text, action, reward)] -> trajectory."""
+    t = Trajectory(
+        env_id="x/Y-v0",
+        group_id=group,
+        status="done",
+        initial_observation=[{"role": "user", "content": steps[0][0]}],
+    )
+    for k, (_, action, reward) in enumerate(steps):
+        nxt = steps[k + 1][0] if k + 1 < len(steps) else "end"
+        t.turns.append(
+            Turn(action=action, observation=[{"role": "user", "content": nxt}], reward=reward)
+        )
+    return t
+
+
+def test_turn_returns_are_discounted_returns_to_go():
+    t = _multi("g", [("s0", "a", 0.0), ("s1", "b", 0.0), ("s2", "c", 1.0)])
+    np.testing.assert_allclose(advantages.turn_returns(t, 0.5), [0.25, 0.5, 1.0])
+
+
+def test_gigpo_by_hand_credits_the_action_taken_in_a_shared_state():
+    # Both episodes pass through state "A" (first turn, same action) and "B"; at B one
+    # went right (return 1) and one went wrong (return 0). gamma=1, step_weight=1.
+    good = _multi("g", [("A", "x", 0.0), ("B", "right", 1.0)])
+    bad = _multi("g", [("A", "x", 0.0), ("B", "wrong", 0.0)])
+    lone = _multi("g", [("C", "y", 0.0)])
+    est = advantages.GiGPO(step_weight=1.0, gamma=1.0)
+    rewards = np.array([1.0, 0.0, 0.0])
+    out = est.turn_advantages([good, bad, lone], rewards, np.array(["g", "g", "g"]))
+    ep = group_advantages("grpo", rewards, ["g"] * 3)  # [2/sqrt(3), -1/sqrt(3), -1/sqrt(3)]
+    step = 1 / math.sqrt(0.5)  # returns [1, 0]: mean .5, sample std sqrt(.5)
+    # state A: returns-to-go 1 and 0 too (gamma 1): same step term as B
+    np.testing.assert_allclose(out[0], [ep[0] + 0.5 * step, ep[0] + 0.5 * step], rtol=1e-5)
+    np.testing.assert_allclose(out[1], [ep[1] - 0.5 * step, ep[1] - 0.5 * step], rtol=1e-5)
+    np.testing.assert_allclose(out[2], [ep[2]])  # a state seen once gets no step term
+    per_turn, _ = compute_advantages("gigpo", [good, bad, lone])
+    assert [len(a) for a in per_turn] == [2, 2, 1]
