@@ -56,7 +56,7 @@ from typing import Any
 import gymnasium
 
 from agentgym.core import AgentEnv, Message, system, user
-from agentgym.errors import ConfigError, InfraError, SandboxError, SandboxUnavailable
+from agentgym.errors import ConfigError, SandboxError, SandboxUnavailable
 from agentgym.registry import register
 from agentgym.rewards import RewardSpec
 
@@ -482,7 +482,7 @@ class Code(AgentEnv):
         assert self.task is not None
         try:
             return self._get_sandbox().run_tests(code, self.task.tests, limits=self.limits)
-        except InfraError:
+        except SandboxUnavailable:
             raise
         except SandboxError as e:  # the sandbox broke, not the agent's code
             raise SandboxUnavailable(

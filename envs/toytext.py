@@ -308,6 +308,9 @@ class FrozenLake(ToyText):
         random_map_size: if set, every reset draws a new solvable map of this
             size from the seed (overrides map_name and desc).
         frozen_prob: probability that a random map's tile is frozen.
+        coordinates: also state the agent's cell in words ("You are at row 2,
+            column 3.", 1-based) at the end of each observation; small models
+            read that far more easily than the drawn board.
 
     The optional ``progress`` component (weight 0 by default; enable with
     ``reward_weights={"progress": w}``) is potential-based shaping: each move
@@ -332,6 +335,7 @@ class FrozenLake(ToyText):
         is_slippery: bool = False,
         random_map_size: int | None = None,
         frozen_prob: float = 0.8,
+        coordinates: bool = False,
         **kwargs: Any,
     ) -> None:
         from gymnasium.envs.toy_text.frozen_lake import MAPS, FrozenLakeEnv
@@ -345,6 +349,7 @@ class FrozenLake(ToyText):
         self.is_slippery = bool(is_slippery)
         self.random_map_size = None if random_map_size is None else int(random_map_size)
         self.frozen_prob = float(frozen_prob)
+        self.coordinates = bool(coordinates)
         self._distances: dict[tuple[int, int], int] | None = None
         base = list(desc) if desc is not None else MAPS[map_name]
         rules = (
@@ -405,9 +410,15 @@ class FrozenLake(ToyText):
         rows[r][c] = "P"
         return _draw(rows)
 
+    def _where(self, state: Any) -> str:
+        if not self.coordinates:
+            return ""
+        r, c = self._pos(state)
+        return f" You are at row {r + 1}, column {c + 1}."
+
     def start_line(self) -> str:
         """At reset."""
-        return "You start at P."
+        return "You start at P." + self._where(self._state)
 
     def event(self, action: int, before: Any, after: Any, reward: float, terminated: bool) -> str:
         """Moved / slipped / fell into a hole / reached the goal."""
@@ -417,7 +428,7 @@ class FrozenLake(ToyText):
             return "You fell into a hole. Game over."
         if tile == "G":
             return "You reached the goal!"
-        return _grid_line(self.action_words[action], self._pos(before), (r, c))
+        return _grid_line(self.action_words[action], self._pos(before), (r, c)) + self._where(after)
 
     def is_success(self, state: Any, reward: float, terminated: bool) -> bool:
         """On the goal tile."""

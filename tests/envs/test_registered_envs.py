@@ -14,7 +14,9 @@ import agentgym
 from agentgym.errors import DependencyMissing
 from agentgym.spaces import Chat
 
-ENV_IDS = agentgym.list_envs()
+# Built-in and plugin envs only: other test modules register throw-away envs
+# (e.g. one that raises on purpose) in the same worker process.
+ENV_IDS = [e for e in agentgym.list_envs() if not e.startswith("test/")]
 BUILTIN = (
     "agentgym/FrozenLake-v0",
     "agentgym/Taxi-v0",

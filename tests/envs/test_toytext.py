@@ -110,6 +110,20 @@ def test_frozenlake_hole_terminates_without_success():
     assert "fell into a hole" in obs[0]["content"]
 
 
+def test_frozenlake_coordinates_state_the_cell_in_words():
+    env = agentgym.make(FL, coordinates=True)
+    obs, _ = env.reset(seed=0)
+    assert obs[-1]["content"].endswith("You start at P. You are at row 1, column 1.")
+    obs, *_ = env.step("down")
+    assert obs[0]["content"].endswith("You are at row 2, column 1.")
+    obs, *_ = env.step("left")  # into the edge: the cell does not change
+    assert obs[0]["content"].endswith("You are at row 2, column 1.")
+    obs, *_ = env.step("right")  # the hole at row 2, column 2: no position line
+    assert obs[0]["content"].endswith("You fell into a hole. Game over.")
+    plain, _ = agentgym.make(FL).reset(seed=0)
+    assert "You are at" not in plain[-1]["content"]
+
+
 def test_reward_weights_override_counts_env_reward():
     env = FrozenLake(reward_weights={"env": 1.0})
     env.reset(seed=0)
