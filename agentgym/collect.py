@@ -44,6 +44,12 @@ class CollectConfig:
     """Temperature, top-p and seed of the sampler."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the env constructor."""
+    history: int | None = None
+    """Turns of conversation kept in the prompt: None = all (one token-exact sequence
+    per episode); k = the system prompt plus the last k turns before the newest
+    observation (0: the newest observation only), one training sample per turn.
+    Bounds the prompt on long episodes and makes the current state salient to
+    small models."""
     env_workers: int = 1
     """Threads stepping envs in parallel (useful for sandbox/tool envs)."""
     progress: bool = True
@@ -56,6 +62,8 @@ class CollectConfig:
             raise ConfigError(f"max_turns must be >= 1 or None, got {self.max_turns}")
         if self.max_episode_tokens < 2:
             raise ConfigError(f"max_episode_tokens must be >= 2, got {self.max_episode_tokens}")
+        if self.history is not None and self.history < 0:
+            raise ConfigError(f"history must be >= 0 or None, got {self.history}")
         if self.env_workers < 1:
             raise ConfigError(f"env_workers must be >= 1, got {self.env_workers}")
 
@@ -168,7 +176,7 @@ class Collector:
                     sample_index=g,
                     metadata={"task_index": task_idx},
                 )
-                ep = _Episode(None, traj, EpisodeTokens(self.renderer))
+                ep = _Episode(None, traj, EpisodeTokens(self.renderer, cfg.history))
                 try:
                     if env_factory is not None:
                         ep.env = env_factory()
@@ -202,7 +210,7 @@ class Collector:
             requests.append(
                 Request(
                     prompt_ids=ep.tokens.prompt_ids(),
-                    messages=list(ep.tokens.messages),
+                    messages=ep.tokens.context(),
                     max_new_tokens=min(cfg.max_new_tokens, budget),
                 )
             )

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentgym.errors import TemplateError
+from agentgym.errors import ConfigError, TemplateError
 from agentgym.trajectory import TokenLedger
 
 __all__ = ["ChatRenderer", "EpisodeTokens", "DriftReport", "check_drift"]
@@ -146,14 +146,40 @@ class EpisodeTokens:
 
     Usage: ``start(obs)``, then repeatedly ``prompt_ids()`` → sample →
     ``add_turn(ids, logprobs, finish)`` → ``add_observation(new_msgs)``.
+
+    Args:
+        renderer: the chat renderer.
+        history: ``None`` keeps the whole conversation in the prompt (one
+            growing, token-exact sequence per episode). An int ``k`` keeps only
+            the leading system messages and the last ``k`` turns before the
+            newest observation (``0``: the newest observation alone); the
+            prompt is then re-rendered each turn and every turn becomes its own
+            training sample (``per_turn``), still with the exact sampled ids.
     """
 
-    def __init__(self, renderer: ChatRenderer) -> None:
+    def __init__(self, renderer: ChatRenderer, history: int | None = None) -> None:
+        if history is not None and history < 0:
+            raise ConfigError(f"history must be >= 0 or None, got {history}")
         self.renderer = renderer
+        self.history = history
         self.ledger = TokenLedger()
-        self.per_turn: list[TokenLedger] | None = None if renderer.incremental else []
+        windowed = history is not None or not renderer.incremental
+        self.per_turn: list[TokenLedger] | None = [] if windowed else None
         self.messages: list[dict[str, Any]] = []
         self._closed_at = 0
+
+    def context(self) -> list[dict[str, Any]]:
+        """The messages the policy sees now (all of them unless ``history`` is set)."""
+        if self.history is None:
+            return list(self.messages)
+        lead = 0
+        while lead < len(self.messages) and self.messages[lead].get("role") == "system":
+            lead += 1
+        turns = [i for i, m in enumerate(self.messages) if m.get("role") == "assistant"]
+        if len(turns) <= self.history:
+            return list(self.messages)
+        cut = turns[-(self.history + 1)] + 1
+        return self.messages[:lead] + self.messages[max(cut, lead) :]
 
     def start(self, messages: list[dict[str, Any]]) -> None:
         """Begin with the env's first observation."""
@@ -165,7 +191,7 @@ class EpisodeTokens:
         """The ids the policy continues from now."""
         if self.per_turn is None:
             return list(self.ledger.input_ids)
-        return self.renderer.render(self.messages, add_generation_prompt=True)
+        return self.renderer.render(self.context(), add_generation_prompt=True)
 
     def add_turn(
         self, ids: list[int], logprobs: list[float], finish_reason: str, text: str

@@ -139,6 +139,8 @@ class TrainConfig:
     """Turn limit (None keeps the env's registered one)."""
     max_episode_tokens: int = 2048
     """Token budget per episode."""
+    history: int | None = None
+    """Turns kept in the prompt (None: all; k: system prompt + last k turns; see CollectConfig)."""
     seed: int = 0
     """Seed of task selection and sampling."""
     eval_seeds: int = 0
@@ -429,6 +431,7 @@ def train(
             max_turns=cfg.max_turns,
             max_new_tokens=cfg.max_new_tokens,
             max_episode_tokens=cfg.max_episode_tokens,
+            history=cfg.history,
             sampling=sampling,
             env_kwargs=dict(cfg.env_kwargs),
             progress=False,
@@ -439,6 +442,7 @@ def train(
         max_turns=cfg.max_turns,
         env_kwargs=dict(cfg.env_kwargs),
         max_episode_tokens=cfg.max_episode_tokens,
+        history=cfg.history,
     )
     history: list[dict[str, float]] = []
     before = after = None

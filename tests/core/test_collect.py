@@ -167,3 +167,46 @@ def test_hf_policy_rollout_logprobs_match_the_trainer(tiny_policy):
         for i, m in enumerate(led.loss_mask):
             if m:
                 assert lp[i - 1].item() == pytest.approx(led.logprobs[i], abs=2e-4)
+
+
+@pytest.mark.parametrize("history", [0, 1])
+def test_history_window_keeps_system_prompt_and_last_turns(tiny_tokenizer, history):
+    from agentgym.policies.scripted import ScriptedPolicy
+    from agentgym.train import _samples
+
+    seen: list[list[dict]] = []
+
+    def left(messages):
+        seen.append([dict(m) for m in messages])
+        return "left"  # into the edge: the episode runs to the turn limit
+
+    policy = ScriptedPolicy(left, tiny_tokenizer)
+    (traj,) = collect(
+        policy, "agentgym/FrozenLake-v0", [0], max_turns=4, history=history, progress=False
+    )
+    assert len(traj.turns) == 4 and traj.ledger is None
+    full = traj.messages
+    system, first = full[0], full[1]
+    assert seen[0] == [system, first]  # turn 1: nothing to drop yet
+    for k in range(1, 4):
+        newest = traj.turns[k - 1].observation
+        if history == 0:
+            assert seen[k] == [system, *newest]
+        else:
+            before = traj.turns[k - 2].observation if k >= 2 else [first]
+            assert seen[k] == [system, *before, {"role": "assistant", "content": "left"}, *newest]
+    # One token-exact training sample per turn: the windowed prompt, then the sampled ids.
+    renderer = ChatRenderer(tiny_tokenizer)
+    assert len(traj.per_turn_ledgers) == 4
+    for ctx, led in zip(seen, traj.per_turn_ledgers, strict=True):
+        prompt = renderer.render(ctx, add_generation_prompt=True)
+        assert led.input_ids[: len(prompt)] == prompt
+        (s, e), = led.turn_spans
+        assert s == len(prompt)
+        assert tiny_tokenizer.decode(led.input_ids[s:e], skip_special_tokens=True) == "left"
+    assert len(_samples(traj, [1.0, 0.5, 0.0, -1.0])) == 4
+
+
+def test_history_must_be_non_negative():
+    with pytest.raises(ConfigError, match="history"):
+        CollectConfig(history=-1)
