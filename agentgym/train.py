@@ -123,6 +123,9 @@ class TrainConfig:
     """PPO clip range below 1."""
     clip_high: float = 0.2
     """PPO clip range above 1 (raise it for DAPO-style clip-higher)."""
+    lr_warmup_steps: int = 0
+    """Optimizer steps over which the learning rate ramps linearly from lr/warmup up to lr
+    (Adam's first steps move every weight by about lr, whatever the gradient)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
     epochs: int = 1
@@ -235,6 +238,10 @@ class Trainer:
             lr=config.lr,
             weight_decay=config.weight_decay,
         )
+        warmup = max(int(config.lr_warmup_steps), 0)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda n: min(1.0, (n + 1) / warmup) if warmup else 1.0
+        )
         self.device = next(model.parameters()).device
 
     def token_logprobs(self, input_ids, attention_mask):
@@ -299,11 +306,13 @@ class Trainer:
                     agg.setdefault(k, []).append(v)
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
             self.optimizer.step()
+            self.scheduler.step()
             agg.setdefault("loss/policy", []).append(total)
             agg.setdefault("loss/grad_norm", []).append(float(grad_norm))
         self.model.eval()
         metrics.update({k: float(np.mean(v)) for k, v in agg.items()})
         metrics["perf/update_seconds"] = time.perf_counter() - start
+        metrics["optim/lr"] = float(self.optimizer.param_groups[0]["lr"])
         return metrics
 
 

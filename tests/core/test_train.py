@@ -101,3 +101,19 @@ def test_train_loop_writes_metrics_and_rollouts(tiny_policy, tmp_path):
     ]
     assert (tmp_path / "run" / "model" / "config.json").exists()
     assert result.success_before is not None and result.success_after is not None
+
+
+def test_lr_warmup_ramps_linearly_then_holds(tiny_policy):
+    cfg = CollectConfig(
+        group_size=2,
+        max_new_tokens=4,
+        progress=False,
+        sampling=SamplingParams(temperature=1.0, max_new_tokens=4, seed=0),
+    )
+    trajs = Collector(tiny_policy, cfg).collect("test/Echo-v0", [0])
+    trainer = Trainer(tiny_policy.model, TrainConfig(lr=1e-3, lr_warmup_steps=4, epochs=1))
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 / 4)
+    seen = [trainer.update(trajs, [1.0, -1.0])["optim/lr"] for _ in range(5)]
+    assert seen == pytest.approx([2e-3 / 4, 3e-3 / 4, 1e-3, 1e-3, 1e-3])
+    plain = Trainer(tiny_policy.model, TrainConfig(lr=1e-3))
+    assert plain.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
