@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,32 +30,49 @@ import numpy as np
 @dataclass
 class LearningConfig:
     env_id: str = "agentgym/FrozenLake-v0"
+    # A 3x3 lake with a hole in the middle. No state-blind policy solves it greedily
+    # (always "right" ends against the wall), so "after" needs the learned policy to
+    # read where it is. The cell is also stated in words (``coordinates``) and the
+    # potential-based ``progress`` component gives every move a turn reward, which
+    # GiGPO's step-level groups turn into per-state credit.
+    env_kwargs: dict[str, Any] = field(
+        default_factory=lambda: {
+            "desc": ["SFF", "FHF", "FFG"],
+            "coordinates": True,
+            "reward_weights": {"progress": 1.0},
+        }
+    )
     max_turns: int = 8
+    # Prompt = system prompt + the newest observation: the state is the whole prompt.
+    history: int = 0
     hidden_size: int = 64
     num_layers: int = 2
     warm_episodes: int = 64
     warm_epochs: int = 30
     warm_lr: float = 3e-3
-    grpo_steps: int = 40
+    grpo_steps: int = 80
     tasks_per_step: int = 8
     group_size: int = 8
-    lr: float = 2e-3
+    lr: float = 1e-2
+    lr_warmup_steps: int = 20
+    epochs: int = 2
     temperature: float = 1.0
-    estimator: str = "grpo"
+    estimator: str = "gigpo"
     eval_seeds: int = 32
     seed: int = 0
     out_dir: str = ""
 
 
-QUICK = {"grpo_steps": 25, "warm_epochs": 20, "eval_seeds": 16}
+QUICK = {"grpo_steps": 60, "eval_seeds": 16}
 
 
-def env_corpus(env_id: str, seeds: range, max_turns: int) -> tuple[list[str], list[str]]:
+def env_corpus(cfg: LearningConfig, seeds: range) -> tuple[list[str], list[str]]:
     """Texts the env produces (for the tokenizer) and its action words."""
     import agentgym
 
     texts: list[str] = []
-    env = agentgym.make(env_id, max_turns=max_turns)
+    max_turns = cfg.max_turns
+    env = agentgym.make(cfg.env_id, max_turns=max_turns, **cfg.env_kwargs)
     words = list(env.unwrapped.action_words)
     rng = np.random.default_rng(0)
     for s in seeds:
@@ -75,9 +94,10 @@ def warm_start(policy, cfg: LearningConfig, words: list[str]) -> None:
 
     demo = RandomChoicePolicy(words, policy.tokenizer, seed=cfg.seed)
     seeds = list(range(10_000, 10_000 + cfg.warm_episodes))
-    trajs = Collector(demo, CollectConfig(max_turns=cfg.max_turns, progress=False)).collect(
-        cfg.env_id, seeds
+    collect_cfg = CollectConfig(
+        max_turns=cfg.max_turns, env_kwargs=cfg.env_kwargs, history=cfg.history, progress=False
     )
+    trajs = Collector(demo, collect_cfg).collect(cfg.env_id, seeds)
     sft = Trainer(policy.model, TrainConfig(loss="reinforce", lr=cfg.warm_lr, micro_batch_size=64))
     ones = np.ones(len(trajs))
     for _ in range(cfg.warm_epochs):
@@ -95,7 +115,7 @@ def run(cfg: LearningConfig, progress: bool = True) -> dict[str, float]:
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)  # the benchmark owns its process; tests use --quick in a subprocess
     out = Path(cfg.out_dir or tempfile.mkdtemp(prefix="agentgym-learning-"))
-    texts, words = env_corpus(cfg.env_id, range(200, 232), cfg.max_turns)
+    texts, words = env_corpus(cfg, range(200, 232))
     model_dir = build_tiny_chat_model(
         out / "model",
         words=words,
@@ -107,18 +127,24 @@ def run(cfg: LearningConfig, progress: bool = True) -> dict[str, float]:
     policy = HFPolicy.from_pretrained(str(model_dir), device="cpu")
     warm_start(policy, cfg, words)
     eval_seeds = list(range(1_000_000, 1_000_000 + cfg.eval_seeds))
-    kw = dict(max_turns=cfg.max_turns, max_new_tokens=4)
+    kw: dict[str, Any] = dict(
+        max_turns=cfg.max_turns, max_new_tokens=4, env_kwargs=cfg.env_kwargs, history=cfg.history
+    )
     before = evaluate(policy, cfg.env_id, eval_seeds, **kw)["success_rate"]
     tcfg = TrainConfig(
         env_id=cfg.env_id,
+        env_kwargs=cfg.env_kwargs,
         steps=cfg.grpo_steps,
         tasks_per_step=cfg.tasks_per_step,
         group_size=cfg.group_size,
         estimator=cfg.estimator,
         lr=cfg.lr,
+        epochs=cfg.epochs,
+        lr_warmup_steps=cfg.lr_warmup_steps,
         temperature=cfg.temperature,
         max_new_tokens=4,
         max_turns=cfg.max_turns,
+        history=cfg.history,
         micro_batch_size=64,
         seed=cfg.seed,
         out_dir=str(out / "grpo"),
@@ -142,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="the smaller version run by the tests")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     for f in dataclasses.fields(LearningConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None)
+        conv = json.loads if f.name == "env_kwargs" else type(f.default)
+        p.add_argument("--" + f.name.replace("_", "-"), type=conv, default=None)
     args = p.parse_args(argv)
     values = dict(QUICK) if args.quick else {}
     values |= {
