@@ -53,9 +53,9 @@ class LearningConfig:
     grpo_steps: int = 80
     tasks_per_step: int = 8
     group_size: int = 8
-    lr: float = 1e-2
-    lr_warmup_steps: int = 20
-    epochs: int = 2
+    lr: float = 3e-3
+    lr_warmup_steps: int = 0
+    epochs: int = 4
     temperature: float = 1.0
     estimator: str = "gigpo"
     eval_seeds: int = 32
@@ -63,7 +63,7 @@ class LearningConfig:
     out_dir: str = ""
 
 
-QUICK = {"grpo_steps": 60, "eval_seeds": 16}
+QUICK = {"grpo_steps": 15, "eval_seeds": 8}
 
 
 def env_corpus(cfg: LearningConfig, seeds: range) -> tuple[list[str], list[str]]:

@@ -36,6 +36,30 @@ def _python_dirs() -> list[str]:
     return out
 
 
+# The sandbox gets its own /tmp; an interpreter living under it (a venv in /tmp) is
+# bound again on top of that private /tmp, after it is mounted.
+PRIVATE_DIRS = ("/tmp", "/var/tmp")
+
+
+def _under(d: str, roots: tuple[str, ...]) -> bool:
+    return any(d == r or d.startswith(r + "/") for r in roots)
+
+
+def _bind_dirs_args(dirs: list[str], mounted: tuple[str, ...] = ()) -> list[str]:
+    """Read-only binds of ``dirs`` with world-traversable, otherwise empty parents."""
+    args: list[str] = []
+    made: set[str] = set(mounted)
+    for d in dirs:
+        parts = Path(d).parts
+        for i in range(2, len(parts)):
+            parent = str(Path(*parts[:i]))
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", parent]
+        args += ["--ro-bind", d, d]
+    return args
+
+
 def _ro_tree_args() -> list[str]:
     """Bwrap arguments for a read-only system and interpreter, nothing else of the host."""
     args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
@@ -45,16 +69,7 @@ def _ro_tree_args() -> list[str]:
             args += ["--symlink", os.readlink(p), str(p)]
         elif p.is_dir():
             args += ["--ro-bind", str(p), str(p)]
-    made: set[str] = set()
-    for d in _python_dirs():
-        parts = Path(d).parts
-        for i in range(2, len(parts)):  # world-traversable parents, empty but for d
-            parent = str(Path(*parts[:i]))
-            if parent not in made:
-                made.add(parent)
-                args += ["--perms", "0755", "--dir", parent]
-        args += ["--ro-bind", d, d]
-    return args
+    return args + _bind_dirs_args([d for d in _python_dirs() if not _under(d, PRIVATE_DIRS)])
 
 
 def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
@@ -70,6 +85,8 @@ def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--bind", str(workspace.ws), "/workspace", "--bind", str(workspace.tmp), "/tmp"]
     args += ["--symlink", "/tmp", "/var/tmp", "--ro-bind", str(AGENT_PATH), AGENT_IN_SANDBOX]
+    in_tmp = [d.replace("/var/tmp", "/tmp", 1) for d in _python_dirs() if _under(d, PRIVATE_DIRS)]
+    args += _bind_dirs_args(in_tmp, mounted=("/tmp",))
     if os.geteuid() == 0:  # the agent keeps just enough to drop to the task uid
         args += ["--cap-drop", "ALL"]
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
