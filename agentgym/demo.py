@@ -11,6 +11,9 @@ from pathlib import Path
 
 __all__ = ["run_demo"]
 
+MAX_NEW_TOKENS = 32
+MAX_TURNS = 5
+
 
 def _say(text: str) -> None:
     sys.stdout.write(text + "\n")
@@ -40,8 +43,11 @@ def run_demo(
     policy = load_policy(str(model_path))
 
     _say(f"== rollout: {tasks} tasks x {group_size} samples on {env_id}")
-    sampling = SamplingParams(temperature=0.7, max_new_tokens=48, seed=0)
-    config = CollectConfig(group_size=group_size, sampling=sampling, max_new_tokens=48, max_turns=8)
+    # Short turns and episodes keep the demo to a few minutes on two CPU cores.
+    sampling = SamplingParams(temperature=0.7, max_new_tokens=MAX_NEW_TOKENS, seed=0)
+    config = CollectConfig(
+        group_size=group_size, sampling=sampling, max_new_tokens=MAX_NEW_TOKENS, max_turns=MAX_TURNS
+    )
     rollout_file = out_dir / "rollout.jsonl"
     trajs = Collector(policy, config).collect(env_id, list(range(tasks)), out=rollout_file)
     m = rollout_metrics(trajs)
@@ -66,8 +72,8 @@ def run_demo(
         group_size=group_size,
         lr=2e-6,
         temperature=0.7,
-        max_new_tokens=48,
-        max_turns=8,
+        max_new_tokens=MAX_NEW_TOKENS,
+        max_turns=MAX_TURNS,
         micro_batch_size=4,
         eval_seeds=0,
         out_dir=str(out_dir / "train"),

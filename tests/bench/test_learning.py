@@ -2,10 +2,12 @@
 
 Runs in a subprocess (the benchmark owns its process: it seeds torch globally)
 and checks the benchmark's own last line plus the per-step metrics it wrote.
-What is asserted is the rise of the *sampled* success rate during GRPO (the
-format-only warm start samples the 3x3 lake's goal ~5% of the time; GRPO takes
-it past 30% within 15 steps). The full benchmark's greedy before/after figures
-are in the README.
+What is asserted: the greedy "before" is low (the warm start taught the format,
+not the task) and the *sampled* success rate rises during GRPO (from ~5% at the
+first step past 30% over the last five of 30 steps). The greedy "after" of this
+seed is 1.0 on the machines we measured, but whether the greedy policy leaves
+the state-blind plateau within 30 steps depends on the seed, so it is reported
+(README, issue notes), not asserted.
 """
 
 from __future__ import annotations
