@@ -200,7 +200,8 @@ class Collector:
         cfg = self.config
         ready, requests = [], []
         for ep in live:
-            budget = cfg.max_episode_tokens - len(ep.tokens.prompt_ids())
+            prompt = ep.tokens.prompt_ids()
+            budget = cfg.max_episode_tokens - len(prompt)
             if budget <= 0:
                 ep.traj.status = "truncated"
                 ep.traj.metadata["truncated_by"] = "token_budget"
@@ -209,7 +210,7 @@ class Collector:
             ready.append(ep)
             requests.append(
                 Request(
-                    prompt_ids=ep.tokens.prompt_ids(),
+                    prompt_ids=prompt,
                     messages=ep.tokens.context(),
                     max_new_tokens=min(cfg.max_new_tokens, budget),
                 )

@@ -167,6 +167,7 @@ class EpisodeTokens:
         self.per_turn: list[TokenLedger] | None = [] if windowed else None
         self.messages: list[dict[str, Any]] = []
         self._closed_at = 0
+        self._prompt: list[int] | None = None  # per-turn mode: this turn's rendered prompt
 
     def context(self) -> list[dict[str, Any]]:
         """The messages the policy sees now (all of them unless ``history`` is set)."""
@@ -184,6 +185,7 @@ class EpisodeTokens:
     def start(self, messages: list[dict[str, Any]]) -> None:
         """Begin with the env's first observation."""
         self.messages = list(messages)
+        self._prompt = None
         if self.per_turn is None:
             self.ledger.add_prompt(self.renderer.initial_ids(messages))
 
@@ -191,7 +193,9 @@ class EpisodeTokens:
         """The ids the policy continues from now."""
         if self.per_turn is None:
             return list(self.ledger.input_ids)
-        return self.renderer.render(self.context(), add_generation_prompt=True)
+        if self._prompt is None:  # rendered once per turn, however often it is asked for
+            self._prompt = self.renderer.render(self.context(), add_generation_prompt=True)
+        return list(self._prompt)
 
     def add_turn(
         self, ids: list[int], logprobs: list[float], finish_reason: str, text: str
@@ -207,10 +211,12 @@ class EpisodeTokens:
             sample.add_sampled(ids, logprobs)
             self.per_turn.append(sample)
         self.messages.append({"role": "assistant", "content": text})
+        self._prompt = None
 
     def add_observation(self, messages: list[dict[str, Any]]) -> None:
         """Append the env's reply; its ids are computed once, here."""
         self.messages.extend(messages)
+        self._prompt = None
         if self.per_turn is None and messages:
             self.ledger.add_prompt(self.renderer.continuation_ids(messages))
 

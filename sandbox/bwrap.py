@@ -60,7 +60,7 @@ def _bind_dirs_args(dirs: list[str], mounted: tuple[str, ...] = ()) -> list[str]
     return args
 
 
-def _ro_tree_args() -> list[str]:
+def _ro_tree_args(python_dirs: list[str]) -> list[str]:
     """Bwrap arguments for a read-only system and interpreter, nothing else of the host."""
     args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for name in MERGED_USR:
@@ -69,7 +69,7 @@ def _ro_tree_args() -> list[str]:
             args += ["--symlink", os.readlink(p), str(p)]
         elif p.is_dir():
             args += ["--ro-bind", str(p), str(p)]
-    return args + _bind_dirs_args([d for d in _python_dirs() if not _under(d, PRIVATE_DIRS)])
+    return args + _bind_dirs_args([d for d in python_dirs if not _under(d, PRIVATE_DIRS)])
 
 
 def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
@@ -81,11 +81,12 @@ def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
     if not network:
         args.append("--unshare-net")
     args += ["--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
-    args += _ro_tree_args()
+    python_dirs = _python_dirs()
+    args += _ro_tree_args(python_dirs)
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--bind", str(workspace.ws), "/workspace", "--bind", str(workspace.tmp), "/tmp"]
     args += ["--symlink", "/tmp", "/var/tmp", "--ro-bind", str(AGENT_PATH), AGENT_IN_SANDBOX]
-    in_tmp = [d.replace("/var/tmp", "/tmp", 1) for d in _python_dirs() if _under(d, PRIVATE_DIRS)]
+    in_tmp = [d.replace("/var/tmp", "/tmp", 1) for d in python_dirs if _under(d, PRIVATE_DIRS)]
     args += _bind_dirs_args(in_tmp, mounted=("/tmp",))
     if os.geteuid() == 0:  # the agent keeps just enough to drop to the task uid
         args += ["--cap-drop", "ALL"]

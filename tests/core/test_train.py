@@ -46,14 +46,19 @@ def _logp_of_samples(trainer, traj):
     return sum(lp[i - 1].item() for i, m in enumerate(led.loss_mask) if m)
 
 
-def test_update_moves_probability_toward_positive_advantage(tiny_policy):
+def _two_echo_samples(policy):
+    """Two sampled trajectories (one group) of the Echo env."""
     cfg = CollectConfig(
         group_size=2,
         max_new_tokens=4,
         progress=False,
         sampling=SamplingParams(temperature=1.0, max_new_tokens=4, seed=0),
     )
-    trajs = Collector(tiny_policy, cfg).collect("test/Echo-v0", [0])
+    return Collector(policy, cfg).collect("test/Echo-v0", [0])
+
+
+def test_update_moves_probability_toward_positive_advantage(tiny_policy):
+    trajs = _two_echo_samples(tiny_policy)
     trainer = Trainer(tiny_policy.model, TrainConfig(lr=1e-2, temperature=1.0))
     before = [_logp_of_samples(trainer, t) for t in trajs]
     metrics = trainer.update(trajs, [1.0, -1.0])
@@ -104,13 +109,7 @@ def test_train_loop_writes_metrics_and_rollouts(tiny_policy, tmp_path):
 
 
 def test_lr_warmup_ramps_linearly_then_holds(tiny_policy):
-    cfg = CollectConfig(
-        group_size=2,
-        max_new_tokens=4,
-        progress=False,
-        sampling=SamplingParams(temperature=1.0, max_new_tokens=4, seed=0),
-    )
-    trajs = Collector(tiny_policy, cfg).collect("test/Echo-v0", [0])
+    trajs = _two_echo_samples(tiny_policy)
     trainer = Trainer(tiny_policy.model, TrainConfig(lr=1e-3, lr_warmup_steps=4, epochs=1))
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 / 4)
     seen = [trainer.update(trajs, [1.0, -1.0])["optim/lr"] for _ in range(5)]
