@@ -162,7 +162,7 @@ def _model_config(transformers: Any, arch: str, tok: Any, hidden: int, layers: i
     )
 
 
-def _init_weights(model: Any, torch: Any, seed: int, std: float = 0.02) -> None:
+def _init_weights(model: Any, torch: Any, seed: int, std: float) -> None:
     """Overwrite every parameter from a local generator: N(0, std) matrices, unit norms."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
     with torch.no_grad():
@@ -186,6 +186,7 @@ def build_tiny_chat_model(
     num_heads: int = 4,
     seed: int = 0,
     vocab_size: int | None = None,
+    init_std: float | None = None,
 ) -> Path:
     """Build and save a tiny random chat model and its tokenizer at ``path``.
 
@@ -199,6 +200,11 @@ def build_tiny_chat_model(
         num_heads: attention heads.
         seed: seeds the weight initialisation (a local generator, see module doc).
         vocab_size: BPE vocabulary size before ``words`` (see :func:`build_tiny_tokenizer`).
+        init_std: standard deviation of the weight matrices (default ``hidden_size ** -0.5``).
+            The 0.02 of large-model configs is far too small at width 64: every attention
+            and MLP path then starts near zero, the output barely depends on the prompt,
+            and even supervised training on a state-dependent target stalls on the
+            state-blind solution for dozens of steps.
 
     Returns:
         ``Path(path)``, loadable with ``AutoModelForCausalLM.from_pretrained``.
@@ -216,7 +222,10 @@ def build_tiny_chat_model(
     cls = transformers.LlamaForCausalLM if arch == "llama" else transformers.GPT2LMHeadModel
     with torch.random.fork_rng(devices=[]):  # transformers' init must not move the global RNG
         model = cls(config)
-    _init_weights(model, torch, seed)
+    std = hidden_size**-0.5 if init_std is None else float(init_std)
+    if not std > 0:
+        raise ConfigError(f"init_std must be positive, got {init_std!r}")
+    _init_weights(model, torch, seed, std)
     model.generation_config.eos_token_id = config.eos_token_id
     model.generation_config.pad_token_id = config.pad_token_id
     out = Path(path)

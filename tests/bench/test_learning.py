@@ -1,13 +1,10 @@
 """GRPO learns, small: bench/learning.py --quick, run as a user would run it.
 
 Runs in a subprocess (the benchmark owns its process: it seeds torch globally)
-and checks the benchmark's own last line plus the per-step metrics it wrote.
-What is asserted: the greedy "before" is low (the warm start taught the format,
-not the task) and the *sampled* success rate rises during GRPO (from ~5% at the
-first step past 30% over the last five of 30 steps). The greedy "after" of this
-seed is 1.0 on the machines we measured, but whether the greedy policy leaves
-the state-blind plateau within 30 steps depends on the seed, so it is reported
-(README, issue notes), not asserted.
+and checks the benchmark's own last line plus the per-step metrics it wrote:
+the greedy "before" is low (the warm start taught the format, not the task),
+the greedy "after" on held-out seeds is high, and the *sampled* success rate
+rises during GRPO. Two model/sampling seeds, so one lucky seed cannot pass it.
 """
 
 from __future__ import annotations
@@ -30,9 +27,11 @@ LINE = re.compile(
 
 
 @pytest.mark.slow
-def test_quick_learning_run_raises_success(tmp_path):
-    env = dict(os.environ, AGENTGYM_CACHE=str(tmp_path / "cache"))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_quick_learning_run_raises_success(tmp_path, seed):
+    env = dict(os.environ, AGENTGYM_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
     cmd = [sys.executable, str(ROOT / "bench" / "learning.py"), "--quick", "--no-progress"]
+    cmd += ["--seed", str(seed)]
     proc = subprocess.run(
         [*cmd, "--out-dir", str(tmp_path / "run")],
         capture_output=True,
@@ -45,9 +44,10 @@ def test_quick_learning_run_raises_success(tmp_path):
     m = LINE.match(last)
     assert m, f"unexpected last line: {last!r}"
     assert float(m["before"]) <= 0.2, last  # the warm start taught the format, not the task
+    assert float(m["after"]) >= 0.8, last
     rows = [json.loads(x) for x in (tmp_path / "run" / "grpo" / "metrics.jsonl").open()]
     rates = [r["reward/success_rate"] for r in rows if "reward/success_rate" in r]
     assert len(rates) == int(m["steps"])
     first, last5 = rates[0], float(np.mean(rates[-5:]))
-    assert first <= 0.15 and last5 >= 0.3, rates
+    assert first <= 0.15 and last5 >= 0.8, rates
     assert all(r["rollout/env_errors"] == 0 for r in rows if "rollout/env_errors" in r)

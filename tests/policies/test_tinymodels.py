@@ -127,6 +127,7 @@ def test_vocab_size_bounds_the_bpe_vocabulary(tmp_path):
         {"num_layers": 0},
         {"vocab_size": 100},
         {"words": ["ok", ""]},
+        {"init_std": 0.0},
     ],
 )
 def test_bad_arguments_raise_config_error(tmp_path, kwargs):
@@ -134,3 +135,44 @@ def test_bad_arguments_raise_config_error(tmp_path, kwargs):
 
     with pytest.raises(ConfigError):
         build_tiny_chat_model(tmp_path / "bad", **kwargs)
+
+
+def test_init_std_defaults_to_inverse_sqrt_width(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from agentgym.tinymodels import build_tiny_chat_model
+
+    def q_std(**kw):
+        model = AutoModelForCausalLM.from_pretrained(build_tiny_chat_model(tmp_path / "m", **kw))
+        return float(model.model.layers[0].self_attn.q_proj.weight.std())
+
+    assert q_std(hidden_size=64) == pytest.approx(64**-0.5, rel=0.05)
+    assert q_std(hidden_size=32, num_heads=2) == pytest.approx(32**-0.5, rel=0.05)
+    assert q_std(hidden_size=64, init_std=0.02) == pytest.approx(0.02, rel=0.05)
+
+
+def test_default_init_makes_the_output_depend_on_the_prompt(tmp_path):
+    """At 0.02 a width-64 model's next-token distribution barely moves with the prompt,
+    which stalls learning anything state-dependent; the default init does not."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from agentgym.tinymodels import build_tiny_chat_model
+
+    corpus = ["P F F\nF H F\nF F G", "S F F\nF P F\nF F G", "S F F\nF H F\nF F P"]
+
+    def spread(**kw) -> float:
+        path = build_tiny_chat_model(tmp_path / "m", words=TINY_WORDS, corpus=corpus, **kw)
+        model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+        probs = []
+        for text in corpus:
+            chat = [{"role": "user", "content": text}]
+            prompt = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+            ids = tok(prompt, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logits = model(torch.tensor([ids])).logits[0, -1]
+            probs.append(torch.softmax(logits, -1))
+        return max(float((p - probs[0]).abs().sum()) for p in probs[1:])  # total variation x2
+
+    small, default = spread(init_std=0.02), spread()
+    assert small < 0.05 and default > 0.2, (small, default)  # measured 0.02 vs 0.33
