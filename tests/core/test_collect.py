@@ -201,7 +201,7 @@ def test_history_window_keeps_system_prompt_and_last_turns(tiny_tokenizer, histo
     for ctx, led in zip(seen, traj.per_turn_ledgers, strict=True):
         prompt = renderer.render(ctx, add_generation_prompt=True)
         assert led.input_ids[: len(prompt)] == prompt
-        (s, e), = led.turn_spans
+        ((s, e),) = led.turn_spans
         assert s == len(prompt)
         assert tiny_tokenizer.decode(led.input_ids[s:e], skip_special_tokens=True) == "left"
     assert len(_samples(traj, [1.0, 0.5, 0.0, -1.0])) == 4
