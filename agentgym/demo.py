@@ -95,12 +95,13 @@ def run_demo(
         )
     before = m["reward/success_rate"]
     after = result.history[-1]["reward/success_rate"] if result.history else before
-    _say(f"== done: success_before={before:.3f} success_last_step={after:.3f}")
+    _say(f"   default model: success_before={before:.3f} success_last_step={after:.3f}")
     _say(f"   metrics: {result.out_dir / 'metrics.jsonl'}")
     _say(f"   training rollouts: {result.out_dir / 'rollouts'}")
     figures = {"success_before": before, "success_after": after}
     if learning_check:
         figures |= _learning_check(out_dir / "learning")
+    _say("== done: " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
     return figures
 
 
