@@ -144,7 +144,7 @@ def test_init_std_defaults_to_inverse_sqrt_width(tmp_path):
 
     def q_std(**kw):
         model = AutoModelForCausalLM.from_pretrained(build_tiny_chat_model(tmp_path / "m", **kw))
-        return float(model.model.layers[0].self_attn.q_proj.weight.std())
+        return float(model.model.layers[0].self_attn.q_proj.weight.detach().std())
 
     assert q_std(hidden_size=64) == pytest.approx(64**-0.5, rel=0.05)
     assert q_std(hidden_size=32, num_heads=2) == pytest.approx(32**-0.5, rel=0.05)
