@@ -68,7 +68,8 @@ class AgentEnv(gymnasium.Env[list, str]):
     Every step's ``info`` holds ``reward_components``, ``outcome`` (the episode's
     outcome score so far, final when the episode ends) and ``success``, so the
     last step has them whether the env terminated or a time limit truncated it.
-    Turn limits come from ``register(..., max_turns=N)`` (Gymnasium's TimeLimit).
+    Turn limits come from ``register(..., max_turns=N)`` (Gymnasium's TimeLimit sets
+    ``truncated``; a step that terminates never also reports ``truncated``).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}

@@ -15,14 +15,22 @@ import re
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium
-from gymnasium.envs.registration import EnvSpec
+from gymnasium.envs.registration import EnvSpec, WrapperSpec
 
 from agentgym.errors import EnvNotFound, RegistrationError
 
-__all__ = ["ENTRY_POINT_GROUP", "register", "make", "spec", "list_envs", "load_plugins"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "register",
+    "make",
+    "spec",
+    "list_envs",
+    "load_plugins",
+    "TerminatedOverTruncated",
+]
 
 ENTRY_POINT_GROUP = "agentgym.envs"
 _ID_RE = re.compile(r"^(?:[\w:.-]+/)?[\w:.-]+-v\d+$")
@@ -44,7 +52,8 @@ def register(
     Args:
         id: the environment id, e.g. ``"myorg/Maze-v0"``.
         entry_point: ``"package.module:Class"`` or a callable returning the env.
-        max_turns: turn limit; Gymnasium's TimeLimit sets ``truncated`` at it.
+        max_turns: turn limit; Gymnasium's TimeLimit sets ``truncated`` at it (never together
+            with ``terminated``: see :class:`TerminatedOverTruncated`).
         kwargs: default constructor keyword arguments.
         **spec_kwargs: other :class:`gymnasium.envs.registration.EnvSpec` fields.
 
@@ -81,6 +90,9 @@ def register(
     # disable_env_checker: the passive checker wraps every make(); we run
     # check_env in the tests instead, once per registered id.
     spec_kwargs.setdefault("disable_env_checker", True)
+    # Gymnasium applies additional wrappers outside its TimeLimit: this one keeps a
+    # turn that both ends the task and hits the limit from reporting both flags.
+    spec_kwargs.setdefault("additional_wrappers", (_END_ONCE,))
     gymnasium.register(
         id=id,
         entry_point=entry_point,
@@ -88,6 +100,31 @@ def register(
         kwargs=kwargs,
         **spec_kwargs,
     )
+
+
+class TerminatedOverTruncated(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
+    """On a step that terminates, report ``truncated=False``.
+
+    Gymnasium's TimeLimit sets ``truncated`` on the last allowed step even when the
+    env terminated on it; an episode ends for one reason, and the task's own end
+    (solved, failed) is the one that counts. :func:`register` adds this wrapper to
+    every agentgym spec, so ``gymnasium.make`` applies it too.
+    """
+
+    def __init__(self, env: gymnasium.Env) -> None:
+        """Wrap ``env``."""
+        gymnasium.utils.RecordConstructorArgs.__init__(self)
+        gymnasium.Wrapper.__init__(self, env)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the env; ``truncated`` only when it did not terminate."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated and not terminated, info
+
+
+_END_ONCE = WrapperSpec(
+    "TerminatedOverTruncated", "agentgym.registry:TerminatedOverTruncated", kwargs={}
+)
 
 
 def load_plugins(force: bool = False) -> dict[str, str]:

@@ -35,6 +35,22 @@ def test_turn_limit_truncates_and_last_info_has_outcome():
     assert env.spec.max_episode_steps == 5
 
 
+@pytest.mark.parametrize("maker", [agentgym.make, gymnasium.make])
+def test_a_step_that_terminates_at_the_turn_limit_is_not_also_truncated(maker):
+    agentgym.register("test/Echo-v0", entry_point=ECHO, max_turns=2)
+    env = maker("test/Echo-v0")
+    obs, _ = env.reset(seed=1)
+    word = obs[-1]["content"].split()[-1].rstrip(".")
+    assert env.step("wrong")[2:4] == (False, False)
+    _, _, term, trunc, info = env.step(word)  # solved on the last allowed turn
+    assert (term, trunc) == (True, False) and info["success"] is True
+    # The wrapper is part of the spec: a make() from the made env's spec keeps it.
+    again = gymnasium.make(env.spec)
+    again.reset(seed=1)
+    again.step("wrong")
+    assert again.step(word)[2:4] == (True, False)
+
+
 def test_reregistering_differently_raises_and_same_spec_is_noop():
     agentgym.register("test/Echo-v0", entry_point=ECHO, max_turns=2)
     agentgym.register("test/Echo-v0", entry_point=ECHO, max_turns=2)
