@@ -1,4 +1,4 @@
-"""The ``agentgym`` command line: list, play, rollout, train, view, demo, sandbox.
+"""The ``agentgym`` command line: list, play, rollout, train, view, serve, demo, sandbox.
 
 Run ``agentgym COMMAND --help`` for each command's options.
 """
@@ -111,8 +111,16 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- rollout
 def make_policy(spec: str, device: str | None = None, seed: int = 0) -> Any:
-    """Build a policy from a CLI spec: ``default``, ``hf:PATH``, ``random:a,b,c[@TOKENIZER]``."""
+    """Build a policy from a CLI spec (see ``agentgym rollout --help``).
+
+    Specs: ``default``, ``hf:PATH``, ``openai:URL[@TOKENIZER]``, ``random:a,b,c[@TOKENIZER]``.
+    """
     kind, _, rest = spec.partition(":")
+    if kind == "openai":
+        from agentgym.policies.openai import OpenAIPolicy
+
+        url, _, tok = rest.rpartition("@") if "@" in rest else (rest, "", "")
+        return OpenAIPolicy(url, tokenizer=tok or None)
     if spec == "default" or kind == "hf":
         from agentgym.train import load_policy
 
@@ -130,7 +138,7 @@ def make_policy(spec: str, device: str | None = None, seed: int = 0) -> Any:
         return RandomChoicePolicy(choices.split(","), AutoTokenizer.from_pretrained(tok), seed=seed)
     raise AgentGymError(
         f"unknown policy spec {spec!r}; use 'default' (embedded SmolLM2), 'hf:PATH_OR_NAME', "
-        "or 'random:word1,word2[@TOKENIZER_PATH]'"
+        "'openai:http://HOST:PORT/v1[@TOKENIZER_PATH]' or 'random:word1,word2[@TOKENIZER_PATH]'"
     )
 
 
@@ -228,6 +236,25 @@ def cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- serve
+def cmd_serve(args: argparse.Namespace) -> int:
+    from agentgym.policies.server import PolicyServer
+    from agentgym.train import load_policy
+
+    policy = load_policy(args.model, args.device)
+    name = str(policy.model.name_or_path) if args.model == "default" else args.model
+    server = PolicyServer(
+        policy,
+        model_name=name,
+        host=args.host,
+        port=args.port,
+        batch_window_s=args.batch_window_ms / 1000,
+    )
+    _out(f"agentgym serve: {name} at {server.url} (POST /completions, GET /models); Ctrl-C stops")
+    server.serve_forever()
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from agentgym.demo import run_demo
@@ -282,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--policy",
         default="default",
-        help="'default' (embedded SmolLM2-135M-Instruct), 'hf:PATH_OR_NAME', or "
-        "'random:word1,word2[@TOKENIZER]' (default: default)",
+        help="'default' (embedded SmolLM2-135M-Instruct), 'hf:PATH_OR_NAME', "
+        "'openai:http://HOST:PORT/v1[@TOKENIZER]' (an OpenAI-compatible server: vLLM or "
+        "`agentgym serve`), or 'random:word1,word2[@TOKENIZER]' (default: default)",
     )
     s.add_argument("--n", type=int, default=8, help="number of tasks (seeds seed..seed+n-1)")
     s.add_argument("--group-size", type=int, default=1, help="samples per task (G)")
@@ -322,6 +350,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", help="JSONL file written by rollout/train")
     s.add_argument("--index", type=int, default=None, help="only the trajectory at this index")
     s.set_defaults(func=cmd_view)
+
+    s = sub.add_parser(
+        "serve",
+        help="serve a model over the OpenAI completions API (vLLM dialect)",
+        description="Serve a transformers model behind POST /v1/completions and GET "
+        "/v1/models: token-id prompts, sampled token ids and their logprobs back "
+        "(return_token_ids / return_tokens_as_token_ids), stop_token_ids kept; concurrent "
+        "requests are batched. Roll out against it with --policy openai:URL.",
+    )
+    s.add_argument("model", help="'default' (embedded SmolLM2) or a model path/name")
+    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    s.add_argument(
+        "--batch-window-ms", type=float, default=5.0, help="how long a batch waits to fill"
+    )
+    s.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser(
         "demo",

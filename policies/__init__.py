@@ -3,6 +3,9 @@
 - :class:`agentgym.policies.hf.HFPolicy`: transformers, batched sampling with exact logprobs.
 - :class:`agentgym.policies.scripted.ScriptedPolicy`: a function of the conversation.
 - :class:`agentgym.policies.scripted.RandomChoicePolicy`: uniform over fixed texts.
+- :class:`agentgym.policies.openai.OpenAIPolicy`: an OpenAI-compatible completions
+  server (vLLM, or ``agentgym serve``), token ids in and out over HTTP.
+- :class:`agentgym.policies.server.PolicyServer`: serves any policy over that API.
 
 Backends import torch/transformers lazily, so importing this package stays light.
 """
@@ -21,12 +24,16 @@ __all__ = [
     "HFPolicy",
     "ScriptedPolicy",
     "RandomChoicePolicy",
+    "OpenAIPolicy",
+    "PolicyServer",
 ]
 
 _LAZY = {
     "HFPolicy": "agentgym.policies.hf",
     "ScriptedPolicy": "agentgym.policies.scripted",
     "RandomChoicePolicy": "agentgym.policies.scripted",
+    "OpenAIPolicy": "agentgym.policies.openai",
+    "PolicyServer": "agentgym.policies.server",
 }
 
 

@@ -69,6 +69,22 @@ def test_rollout_and_view_with_a_random_policy(tiny_model_dir, tmp_path, capsys)
     assert "=== #1 test/Echo-v0" in shown and "[ASSISTANT]" in shown
 
 
+def test_rollout_against_an_openai_compatible_server(tiny_model_dir, tmp_path, capsys):
+    from agentgym.policies.hf import HFPolicy
+    from agentgym.policies.server import PolicyServer
+
+    out_file = tmp_path / "r.jsonl"
+    policy = HFPolicy.from_pretrained(str(tiny_model_dir), device="cpu")
+    with PolicyServer(policy, port=0) as server:
+        spec = f"openai:{server.url}@{tiny_model_dir}"
+        args = ["rollout", "test/Echo-v0", "--policy", spec, "--n", "2", "--group-size", "2"]
+        assert main([*args, "--max-new-tokens", "4", "--out", str(out_file)]) == 0
+    assert "episodes=4" in capsys.readouterr().out
+    rows = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert len(rows) == 4 and all(r["status"] != "infra_error" for r in rows)
+    assert all(any(r["ledger"]["loss_mask"]) for r in rows)  # sampled tokens came back
+
+
 def test_errors_are_short_and_actionable(capsys):
     assert main(["play", "test/Ecko-v0"]) == 2
     err = capsys.readouterr().err

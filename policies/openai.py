@@ -1,0 +1,243 @@
+"""A policy behind an OpenAI-compatible completions server (vLLM, ``agentgym serve``).
+
+:class:`OpenAIPolicy` keeps the TITO rule over HTTP: it sends the prompt as token
+ids to ``POST {base_url}/completions`` and takes the sampled token ids back, never
+text. The server must speak vLLM's dialect of the completions API:
+
+- ``prompt`` may be a list of token ids;
+- ``return_token_ids: true`` adds the sampled ids to each choice as ``token_ids``,
+  or ``return_tokens_as_token_ids: true`` makes ``logprobs.tokens`` read
+  ``"token_id:<id>"`` (both are asked for; either is enough);
+- ``logprobs: 0`` returns ``logprobs.token_logprobs``, one per sampled token;
+- ``stop_token_ids`` ends the turn at those ids, which stay in the output.
+
+``vllm serve MODEL --logprobs-mode processed_logprobs`` meets this (without that flag
+vLLM reports logprobs *before* temperature, which the trainer's ratios do not
+expect unless the temperature is 1); so does ``agentgym serve MODEL``.
+
+Requests of one ``generate`` call go out concurrently (``max_concurrency`` at a
+time) so that the server can batch them. Connection failures and 5xx/429 replies
+are retried with backoff; when the retries run out, :class:`~agentgym.errors.
+InfraError` is raised (the collector marks those episodes ``infra_error`` and goes
+on). A 4xx reply or a malformed answer raises :class:`~agentgym.errors.PolicyError`
+with the server's message.
+
+Example:
+    >>> policy = OpenAIPolicy("http://127.0.0.1:8000/v1", tokenizer="path/to/model")
+    >>> [gen] = policy.generate([Request(prompt_ids=ids)], SamplingParams(temperature=1.0))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from agentgym.errors import ConfigError, InfraError, PolicyError
+from agentgym.policies.base import Generation, Request, SamplingParams
+from agentgym.policies.hf import stop_token_ids
+
+__all__ = ["OpenAIPolicy"]
+
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+_TOKEN_PREFIX = "token_id:"
+
+
+class OpenAIPolicy:
+    """Sample turns from an OpenAI-compatible completions server (see the module docstring).
+
+    Args:
+        base_url: the API root, e.g. ``http://127.0.0.1:8000/v1``.
+        tokenizer: the served model's tokenizer (an object, or a path/name for
+            ``AutoTokenizer.from_pretrained``); default: loaded from the served
+            model's id (``GET /models``), which works when it is a local path.
+        model: the model name sent with each request; default: the first one
+            ``GET /models`` lists.
+        api_key: sent as a bearer token when set.
+        timeout_s: per-request HTTP timeout.
+        max_retries: retries of a request after a connection error or a 5xx/429.
+        max_concurrency: requests in flight at once.
+
+    Attributes:
+        tokenizer: the tokenizer (the collector renders prompts with it).
+        stop_ids: ids that end a turn (eos, the template's end-of-turn token).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        tokenizer: Any = None,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 3,
+        max_concurrency: int = 64,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}")
+        if max_retries < 0 or max_concurrency < 1 or timeout_s <= 0:
+            raise ConfigError(
+                "need max_retries >= 0, max_concurrency >= 1 and timeout_s > 0, got "
+                f"{max_retries}, {max_concurrency}, {timeout_s}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout_s = float(timeout_s)
+        self.max_retries = int(max_retries)
+        self.max_concurrency = int(max_concurrency)
+        self.model = model or self._first_model()
+        if tokenizer is None or isinstance(tokenizer, str):
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer or self.model)
+        self.tokenizer = tokenizer
+        self.stop_ids = stop_token_ids(tokenizer)
+        self._calls = 0
+
+    # ---------------------------------------------------------------- HTTP
+    def _first_model(self) -> str:
+        data = self._send("GET", "/models", None)
+        try:
+            return str(data["data"][0]["id"])
+        except (KeyError, IndexError, TypeError) as e:
+            raise PolicyError(
+                f"{self.base_url}/models listed no model ({_preview(data)}); pass model=..."
+            ) from e
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        """One JSON request with retries; InfraError when the server stays unreachable."""
+        url = self.base_url + path
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        payload = None if body is None else json.dumps(body).encode()
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(min(0.25 * 2 ** (attempt - 1), 4.0))
+            req = urllib.request.Request(url, data=payload, headers=headers, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    raw = resp.read()
+            except urllib.error.HTTPError as e:
+                detail = _error_message(e.read())
+                if e.code in _RETRY_STATUS:
+                    last = f"HTTP {e.code}: {detail}"
+                    continue
+                raise PolicyError(f"{method} {url} was refused (HTTP {e.code}): {detail}") from e
+            except (urllib.error.URLError, OSError) as e:
+                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+                continue
+            try:
+                return json.loads(raw)
+            except ValueError as e:
+                raise PolicyError(f"{method} {url} answered with non-JSON: {_preview(raw)}") from e
+        raise InfraError(
+            f"the policy server at {self.base_url} did not answer {method} {path} after "
+            f"{self.max_retries + 1} attempts (last: {last}); is it running?"
+        )
+
+    # ---------------------------------------------------------------- generate
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[Generation]:
+        """Sample one continuation per request, all requests in flight together.
+
+        With ``params.seed`` set, request ``i`` of the ``n``-th call is sent with a
+        seed derived from (seed, n, i): the G copies of a task differ, and the same
+        calls in the same order ask for the same samples.
+        """
+        for i, r in enumerate(requests):
+            if not r.prompt_ids:
+                raise PolicyError(f"request {i} has no prompt_ids; render the prompt first")
+        call, self._calls = self._calls, self._calls + 1
+        stop = sorted(self.stop_ids | {int(t) for t in params.stop_token_ids})
+        bodies = [self._body(r, params, stop, call, i) for i, r in enumerate(requests)]
+        out = [Generation([], [], "length") for _ in requests]
+        todo = [i for i, b in enumerate(bodies) if b["max_tokens"] > 0]
+        workers = min(self.max_concurrency, len(todo))
+        if workers:
+            with ThreadPoolExecutor(workers) as pool:
+                answers = pool.map(lambda i: self._send("POST", "/completions", bodies[i]), todo)
+                for i, data in zip(todo, answers, strict=True):
+                    out[i] = self._generation(data, set(stop))
+        return out
+
+    def _body(
+        self, r: Request, params: SamplingParams, stop: list[int], call: int, i: int
+    ) -> dict[str, Any]:
+        cap = params.max_new_tokens
+        if r.max_new_tokens is not None:
+            cap = max(0, min(cap, int(r.max_new_tokens)))
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": [int(t) for t in r.prompt_ids],
+            "max_tokens": cap,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "n": 1,
+            "logprobs": 0,
+            "stop_token_ids": stop,
+            "return_token_ids": True,
+            "return_tokens_as_token_ids": True,
+            "skip_special_tokens": False,
+        }
+        if params.seed is not None:
+            body["seed"] = (int(params.seed) * 1_000_003 + call * 65_537 + i) % (2**31 - 1)
+        return body
+
+    def _generation(self, data: Any, stop: set[int]) -> Generation:
+        try:
+            choice = data["choices"][0]
+            lp = choice.get("logprobs") or {}
+            ids = choice.get("token_ids")
+            if ids is None:
+                ids = [_token_id(t) for t in lp["tokens"]]
+            ids = [int(t) for t in ids]
+            logprobs = [float(x) for x in lp["token_logprobs"]]
+            reason = choice.get("finish_reason")
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise PolicyError(
+                "the server's completion lacks sampled token ids or their logprobs "
+                f"({type(e).__name__}: {e}); it must accept return_token_ids or "
+                f"return_tokens_as_token_ids and logprobs=0 (vLLM does). Got: {_preview(data)}"
+            ) from e
+        if len(logprobs) != len(ids) or not all(math.isfinite(x) for x in logprobs):
+            raise PolicyError(
+                f"the server returned {len(ids)} token ids but {len(logprobs)} logprobs "
+                f"(or non-finite ones): {_preview(data)}"
+            )
+        if reason == "stop" and (not ids or ids[-1] not in stop):
+            raise PolicyError(
+                "the server ended a turn without returning the stop token (token-exact "
+                "training needs it); serve with vLLM or `agentgym serve`"
+            )
+        return Generation(ids, logprobs, "stop" if reason == "stop" else "length")
+
+
+def _token_id(token: str) -> int:
+    if not isinstance(token, str) or not token.startswith(_TOKEN_PREFIX):
+        raise ValueError(f"token {token!r} is not 'token_id:<id>'")
+    return int(token[len(_TOKEN_PREFIX) :])
+
+
+def _error_message(raw: bytes) -> str:
+    try:
+        err = json.loads(raw)
+        if isinstance(err, dict):
+            inner = err.get("error", err)
+            if isinstance(inner, dict) and "message" in inner:
+                return str(inner["message"])
+            if "detail" in err:
+                return str(err["detail"])
+    except ValueError:
+        pass
+    return _preview(raw)
+
+
+def _preview(value: Any, limit: int = 300) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
