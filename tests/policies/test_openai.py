@@ -92,7 +92,7 @@ def test_caps_and_seeds(client):
         capped.finish_reason == "stop" or len(capped.token_ids) == 3
     )
     assert (zero.token_ids, zero.finish_reason) == ([], "length")
-    # A lone seeded request repeats with a fresh client (same seed, same call order).
+    # A lone seeded request repeats with a fresh client (same seed, same call index).
     fresh = OpenAIPolicy(client.base_url, tokenizer=client.tokenizer)
     again = client.generate([Request(prompt)], SamplingParams(temperature=1.0, seed=11))
     fresh.generate([Request(prompt), Request(prompt, max_new_tokens=0)], params)
