@@ -112,8 +112,9 @@ class PolicyServer:
             self._httpd.server_close()
 
     def close(self) -> None:
-        """Stop serving and release the port."""
-        self._httpd.shutdown()
+        """Stop serving and release the port (also when never started)."""
+        if self._threads:  # shutdown() waits for a serve_forever loop that must be running
+            self._httpd.shutdown()
         self._httpd.server_close()
         self._jobs.put(None)
         for t in self._threads:

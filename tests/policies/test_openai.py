@@ -271,3 +271,11 @@ def test_agentgym_serve_command_serves_a_model(tiny_model_dir, tiny_tokenizer):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_server_never_started_closes_and_frees_its_port(tiny_policy):
+    server = PolicyServer(tiny_policy, port=0)
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    server.close()  # must not hang waiting for a serve loop that never ran
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
