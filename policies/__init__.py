@@ -3,6 +3,8 @@
 - :class:`agentgym.policies.hf.HFPolicy`: transformers, batched sampling with exact logprobs.
 - :class:`agentgym.policies.scripted.ScriptedPolicy`: a function of the conversation.
 - :class:`agentgym.policies.scripted.RandomChoicePolicy`: uniform over fixed texts.
+- :class:`agentgym.policies.vllm.VLLMPolicy`: an in-process vLLM engine (weights synced
+  from the trainer's copy after each update).
 - :class:`agentgym.policies.openai.OpenAIPolicy`: an OpenAI-compatible completions
   server (vLLM, or ``agentgym serve``), token ids in and out over HTTP.
 - :class:`agentgym.policies.server.PolicyServer`: serves any policy over that API.
@@ -24,6 +26,7 @@ __all__ = [
     "HFPolicy",
     "ScriptedPolicy",
     "RandomChoicePolicy",
+    "VLLMPolicy",
     "OpenAIPolicy",
     "PolicyServer",
 ]
@@ -32,6 +35,7 @@ _LAZY = {
     "HFPolicy": "agentgym.policies.hf",
     "ScriptedPolicy": "agentgym.policies.scripted",
     "RandomChoicePolicy": "agentgym.policies.scripted",
+    "VLLMPolicy": "agentgym.policies.vllm",
     "OpenAIPolicy": "agentgym.policies.openai",
     "PolicyServer": "agentgym.policies.server",
 }
