@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from agentgym.errors import ConfigError
 
-__all__ = ["SamplingParams", "Request", "Generation", "Policy"]
+__all__ = ["SamplingParams", "Request", "Generation", "Policy", "request_cap", "request_seed"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,22 @@ class Policy(Protocol):
     def generate(self, requests: list[Request], params: SamplingParams) -> list[Generation]:
         """Sample one continuation per request, batched where the backend can."""
         ...
+
+
+def request_cap(request: Request, params: SamplingParams) -> int:
+    """Tokens ``request`` may sample: ``min(params.max_new_tokens, request.max_new_tokens)``."""
+    if request.max_new_tokens is None:
+        return params.max_new_tokens
+    return max(0, min(params.max_new_tokens, int(request.max_new_tokens)))
+
+
+def request_seed(seed: int | None, call: int, index: int) -> int | None:
+    """A per-request seed for backends that seed each request (vLLM, HTTP servers).
+
+    Derived from the call's ``seed``, the backend's call counter and the request's
+    index, so the G copies of a task draw different samples and the same calls in
+    the same order draw the same ones; None when ``seed`` is None.
+    """
+    if seed is None:
+        return None
+    return (int(seed) * 1_000_003 + call * 65_537 + index) % (2**31 - 1)

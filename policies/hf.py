@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agentgym.errors import ConfigError, DependencyMissing, PolicyError
-from agentgym.policies.base import Generation, Request, SamplingParams
+from agentgym.policies.base import Generation, Request, SamplingParams, request_cap
 from agentgym.policies.scripted import end_of_turn_id
 
 __all__ = ["HFPolicy", "stop_token_ids"]
@@ -84,12 +84,6 @@ def stop_token_ids(tokenizer: Any, model: Any = None) -> frozenset[int]:
             "generation_config none either; set tokenizer.eos_token"
         )
     return frozenset(ids)
-
-
-def _request_cap(request: Request, params: SamplingParams) -> int:
-    if request.max_new_tokens is None:
-        return params.max_new_tokens
-    return max(0, min(params.max_new_tokens, int(request.max_new_tokens)))
 
 
 def _resolve_dtype(torch: Any, dtype: Any) -> Any:
@@ -196,7 +190,7 @@ class HFPolicy:
         for i, r in enumerate(requests):
             if not r.prompt_ids:
                 raise PolicyError(f"request {i} has no prompt_ids; render the prompt first")
-        caps = [_request_cap(r, params) for r in requests]
+        caps = [request_cap(r, params) for r in requests]
         out = [Generation([], [], "length") for _ in requests]
         todo = [i for i, c in enumerate(caps) if c > 0]
         if not todo:

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agentgym.errors import ConfigError, InfraError, PolicyError
-from agentgym.policies.base import Generation, Request, SamplingParams
+from agentgym.policies.base import Generation, Request, SamplingParams, request_cap, request_seed
 from agentgym.policies.hf import stop_token_ids
 
 __all__ = ["OpenAIPolicy"]
@@ -169,13 +169,10 @@ class OpenAIPolicy:
     def _body(
         self, r: Request, params: SamplingParams, stop: list[int], call: int, i: int
     ) -> dict[str, Any]:
-        cap = params.max_new_tokens
-        if r.max_new_tokens is not None:
-            cap = max(0, min(cap, int(r.max_new_tokens)))
         body: dict[str, Any] = {
             "model": self.model,
             "prompt": [int(t) for t in r.prompt_ids],
-            "max_tokens": cap,
+            "max_tokens": request_cap(r, params),
             "temperature": params.temperature,
             "top_p": params.top_p,
             "n": 1,
@@ -185,8 +182,9 @@ class OpenAIPolicy:
             "return_tokens_as_token_ids": True,
             "skip_special_tokens": False,
         }
-        if params.seed is not None:
-            body["seed"] = (int(params.seed) * 1_000_003 + call * 65_537 + i) % (2**31 - 1)
+        seed = request_seed(params.seed, call, i)
+        if seed is not None:
+            body["seed"] = seed
         return body
 
     def _generation(self, data: Any, stop: set[int]) -> Generation:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentgym.errors import ConfigError, PolicyError, TemplateError
-from agentgym.policies.base import Generation, Request, SamplingParams
+from agentgym.policies.base import Generation, Request, SamplingParams, request_cap
 
 __all__ = ["ScriptedPolicy", "RandomChoicePolicy", "end_of_turn_id"]
 
@@ -48,12 +48,6 @@ def end_of_turn_id(tokenizer: Any) -> int:
                 "tokenizer.chat_template or tokenizer.eos_token"
             ) from None
         return int(eos)
-
-
-def _cap(request: Request, params: SamplingParams) -> int:
-    if request.max_new_tokens is None:
-        return params.max_new_tokens
-    return max(0, min(params.max_new_tokens, int(request.max_new_tokens)))
 
 
 class ScriptedPolicy:
@@ -85,7 +79,7 @@ class ScriptedPolicy:
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[Generation]:
         """One scripted turn per request (see the class docstring)."""
-        return [self._one(self._text(r), _cap(r, params), params) for r in requests]
+        return [self._one(self._text(r), request_cap(r, params), params) for r in requests]
 
     def _one(self, text: str, cap: int, params: SamplingParams) -> Generation:
         if not isinstance(text, str):

@@ -28,7 +28,7 @@ import os
 from typing import Any
 
 from agentgym.errors import DependencyMissing, PolicyError
-from agentgym.policies.base import Generation, Request, SamplingParams
+from agentgym.policies.base import Generation, Request, SamplingParams, request_cap, request_seed
 from agentgym.policies.hf import stop_token_ids
 
 __all__ = ["VLLMPolicy"]
@@ -117,14 +117,9 @@ class VLLMPolicy:
         out = [Generation([], [], "length") for _ in requests]
         todo, prompts, sampling = [], [], []
         for i, r in enumerate(requests):
-            cap = params.max_new_tokens
-            if r.max_new_tokens is not None:
-                cap = max(0, min(cap, int(r.max_new_tokens)))
+            cap = request_cap(r, params)
             if cap == 0:
                 continue
-            seed = None
-            if params.seed is not None:
-                seed = (int(params.seed) * 1_000_003 + call * 65_537 + i) % (2**31 - 1)
             todo.append(i)
             prompts.append({"prompt_token_ids": [int(t) for t in r.prompt_ids]})
             sampling.append(
@@ -133,7 +128,7 @@ class VLLMPolicy:
                     temperature=params.temperature,
                     top_p=params.top_p,
                     max_tokens=cap,
-                    seed=seed,
+                    seed=request_seed(params.seed, call, i),
                     logprobs=0,
                     stop_token_ids=stop,
                     detokenize=False,
