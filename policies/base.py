@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from agentgym.errors import ConfigError
+from agentgym.errors import ConfigError, PolicyError
 
-__all__ = ["SamplingParams", "Request", "Generation", "Policy", "request_cap", "request_seed"]
+__all__ = [
+    "SamplingParams",
+    "Request",
+    "Generation",
+    "Policy",
+    "check_prompts",
+    "request_cap",
+    "request_seed",
+    "sampled_generation",
+]
 
 
 @dataclass(frozen=True)
@@ -91,3 +102,40 @@ def request_seed(seed: int | None, call: int, index: int) -> int | None:
     if seed is None:
         return None
     return (int(seed) * 1_000_003 + call * 65_537 + index) % (2**31 - 1)
+
+
+def check_prompts(requests: Sequence[Request]) -> None:
+    """Raise :class:`PolicyError` for a request without prompt ids."""
+    for i, r in enumerate(requests):
+        if not r.prompt_ids:
+            raise PolicyError(f"request {i} has no prompt_ids; render the prompt first")
+
+
+def sampled_generation(
+    ids: Sequence[int],
+    logprobs: Sequence[float],
+    finish_reason: str | None,
+    stop: Collection[int],
+    source: str,
+) -> Generation:
+    """A :class:`Generation` from an engine's answer, checked for token-exact training.
+
+    One finite logprob per id, and a turn that stopped ends with its stop id (the
+    trainer must see it); ``source`` names the engine in the error. Any reason other
+    than ``"stop"`` counts as ``"length"``.
+
+    Raises:
+        PolicyError: the answer breaks one of those rules.
+    """
+    ids, logprobs = [int(t) for t in ids], [float(x) for x in logprobs]
+    if len(logprobs) != len(ids) or not all(math.isfinite(x) for x in logprobs):
+        raise PolicyError(
+            f"{source} returned {len(ids)} token ids but {len(logprobs)} logprobs "
+            "(or non-finite ones)"
+        )
+    if finish_reason == "stop" and (not ids or ids[-1] not in stop):
+        raise PolicyError(
+            f"{source} ended a turn without returning the stop token (token-exact "
+            "training needs it)"
+        )
+    return Generation(ids, logprobs, "stop" if finish_reason == "stop" else "length")

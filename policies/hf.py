@@ -40,7 +40,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agentgym.errors import ConfigError, DependencyMissing, PolicyError
-from agentgym.policies.base import Generation, Request, SamplingParams, request_cap
+from agentgym.policies.base import (
+    Generation,
+    Request,
+    SamplingParams,
+    check_prompts,
+    request_cap,
+)
 from agentgym.policies.scripted import end_of_turn_id
 
 __all__ = ["HFPolicy", "stop_token_ids"]
@@ -187,9 +193,7 @@ class HFPolicy:
         is 0 gets an empty generation with ``finish_reason="length"``.
         """
         torch = _torch()
-        for i, r in enumerate(requests):
-            if not r.prompt_ids:
-                raise PolicyError(f"request {i} has no prompt_ids; render the prompt first")
+        check_prompts(requests)
         caps = [request_cap(r, params) for r in requests]
         out = [Generation([], [], "length") for _ in requests]
         todo = [i for i, c in enumerate(caps) if c > 0]

@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +37,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agentgym.errors import ConfigError, InfraError, PolicyError
-from agentgym.policies.base import Generation, Request, SamplingParams, request_cap, request_seed
+from agentgym.policies.base import (
+    Generation,
+    Request,
+    SamplingParams,
+    check_prompts,
+    request_cap,
+    request_seed,
+    sampled_generation,
+)
 from agentgym.policies.hf import stop_token_ids
 
 __all__ = ["OpenAIPolicy"]
@@ -150,9 +157,7 @@ class OpenAIPolicy:
         seed derived from (seed, n, i): the G copies of a task differ, and the same
         calls in the same order ask for the same samples.
         """
-        for i, r in enumerate(requests):
-            if not r.prompt_ids:
-                raise PolicyError(f"request {i} has no prompt_ids; render the prompt first")
+        check_prompts(requests)
         call, self._calls = self._calls, self._calls + 1
         stop = sorted(self.stop_ids | {int(t) for t in params.stop_token_ids})
         bodies = [self._body(r, params, stop, call, i) for i, r in enumerate(requests)]
@@ -203,17 +208,7 @@ class OpenAIPolicy:
                 f"({type(e).__name__}: {e}); it must accept return_token_ids or "
                 f"return_tokens_as_token_ids and logprobs=0 (vLLM does). Got: {_preview(data)}"
             ) from e
-        if len(logprobs) != len(ids) or not all(math.isfinite(x) for x in logprobs):
-            raise PolicyError(
-                f"the server returned {len(ids)} token ids but {len(logprobs)} logprobs "
-                f"(or non-finite ones): {_preview(data)}"
-            )
-        if reason == "stop" and (not ids or ids[-1] not in stop):
-            raise PolicyError(
-                "the server ended a turn without returning the stop token (token-exact "
-                "training needs it); serve with vLLM or `agentgym serve`"
-            )
-        return Generation(ids, logprobs, "stop" if reason == "stop" else "length")
+        return sampled_generation(ids, logprobs, reason, stop, f"the server at {self.base_url}")
 
 
 def _token_id(token: str) -> int:

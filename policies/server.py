@@ -102,14 +102,13 @@ class PolicyServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (the CLI's mode)."""
-        batcher = threading.Thread(target=self._batch_loop, daemon=True)
-        batcher.start()
+        """Serve until interrupted (the CLI's mode); Ctrl-C stops and frees the port."""
+        self.start()
         try:
-            self._httpd.serve_forever()
+            while self._threads[1].is_alive():
+                self._threads[1].join(timeout=0.5)  # a timed join lets KeyboardInterrupt in
         finally:
-            self._jobs.put(None)
-            self._httpd.server_close()
+            self.close()
 
     def close(self) -> None:
         """Stop serving and release the port (also when never started)."""

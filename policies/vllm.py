@@ -28,7 +28,15 @@ import os
 from typing import Any
 
 from agentgym.errors import DependencyMissing, PolicyError
-from agentgym.policies.base import Generation, Request, SamplingParams, request_cap, request_seed
+from agentgym.policies.base import (
+    Generation,
+    Request,
+    SamplingParams,
+    check_prompts,
+    request_cap,
+    request_seed,
+    sampled_generation,
+)
 from agentgym.policies.hf import stop_token_ids
 
 __all__ = ["VLLMPolicy"]
@@ -109,9 +117,7 @@ class VLLMPolicy:
         same order give the same samples.
         """
         vllm = _vllm()
-        for i, r in enumerate(requests):
-            if not r.prompt_ids:
-                raise PolicyError(f"request {i} has no prompt_ids; render the prompt first")
+        check_prompts(requests)
         call, self._calls = self._calls, self._calls + 1
         stop = sorted(self.stop_ids | {int(t) for t in params.stop_token_ids})
         out = [Generation([], [], "length") for _ in requests]
@@ -142,13 +148,10 @@ class VLLMPolicy:
 
     @staticmethod
     def _generation(c: Any, stop: set[int]) -> Generation:
-        ids = [int(t) for t in c.token_ids]
-        if c.logprobs is None or len(c.logprobs) != len(ids):
-            raise PolicyError(f"vLLM returned {len(ids)} ids without one logprob each")
-        logprobs = [float(step[t].logprob) for step, t in zip(c.logprobs, ids, strict=True)]
-        if c.finish_reason == "stop" and (not ids or ids[-1] not in stop):
-            raise PolicyError("vLLM ended a turn without returning its stop token")
-        return Generation(ids, logprobs, "stop" if c.finish_reason == "stop" else "length")
+        if c.logprobs is None or len(c.logprobs) != len(c.token_ids):
+            raise PolicyError(f"vLLM returned {len(c.token_ids)} ids without one logprob each")
+        logprobs = [step[t].logprob for step, t in zip(c.logprobs, c.token_ids, strict=True)]
+        return sampled_generation(c.token_ids, logprobs, c.finish_reason, stop, "vLLM")
 
     def load_weights(self, model: Any) -> None:
         """Copy ``model``'s weights into the engine and drop its prefix cache.
