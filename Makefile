@@ -25,9 +25,11 @@ system:
 demo: venv
 	$(BIN)/agentgym demo
 
+# ruff, mypy, and the import rule (README "Architecture") with import-linter.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy agentgym envs policies sandbox
+	@BIN=$(BIN) ./scripts/lint_imports.sh
 
 test: venv system lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q

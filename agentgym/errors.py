@@ -7,6 +7,8 @@ what was expected, what came instead, and what to do about it.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AgentGymError",
     "ConfigError",
@@ -22,6 +24,7 @@ __all__ = [
     "SandboxTimeout",
     "InfraError",
     "ToolError",
+    "require",
 ]
 
 
@@ -100,3 +103,18 @@ class ToolError(AgentGymError, RuntimeError):
     :class:`agentgym.tools.Toolbox` turns it into an ``Error: <message>`` tool
     message without the exception type.
     """
+
+
+def require(module: str, extra: str, purpose: str = "") -> Any:
+    """Import an optional dependency, or raise :class:`DependencyMissing` naming the extra.
+
+    Example:
+        >>> require("json", "core").dumps([1])
+        '[1]'
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise DependencyMissing(module.split(".")[0], extra, purpose) from e

@@ -9,6 +9,10 @@
   server (vLLM, or ``agentgym serve``), token ids in and out over HTTP.
 - :class:`agentgym.policies.server.PolicyServer`: serves any policy over that API.
 
+:func:`make_policy` builds one from a spec such as ``"hf:PATH"`` (backends are a
+registry, :data:`POLICY_BACKENDS`); :mod:`agentgym.policies.models` and
+:mod:`agentgym.policies.tinymodels` build the models they load.
+
 Backends import torch/transformers lazily, so importing this package stays light.
 """
 
@@ -17,8 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from agentgym.policies.base import Generation, Policy, Request, SamplingParams
+from agentgym.policies.factory import POLICY_BACKENDS, load_policy, make_policy
 
 __all__ = [
+    "POLICY_BACKENDS",
+    "make_policy",
+    "load_policy",
     "Generation",
     "Policy",
     "Request",

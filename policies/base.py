@@ -1,13 +1,17 @@
-"""The Policy protocol: token ids in; token ids and per-token logprobs out, batched."""
+"""The Policy protocol, and the token helpers every backend shares.
+
+Policies take token ids in and give token ids and logprobs out, batched; the helpers
+render chat templates and find the ids that end an assistant turn.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from agentgym.errors import ConfigError, PolicyError
+from agentgym.errors import ConfigError, PolicyError, TemplateError
 
 __all__ = [
     "SamplingParams",
@@ -18,6 +22,10 @@ __all__ = [
     "request_cap",
     "request_seed",
     "sampled_generation",
+    "render_chat",
+    "turn_closing_ids",
+    "end_of_turn_id",
+    "stop_token_ids",
 ]
 
 
@@ -139,3 +147,130 @@ def sampled_generation(
             "training needs it)"
         )
     return Generation(ids, logprobs, "stop" if finish_reason == "stop" else "length")
+
+
+# --------------------------------------------------------------------------- tokens
+# Helpers every backend shares; the collector's renderer (agentgym.rollout.render)
+# builds on render_chat and turn_closing_ids, so both agree on where a turn ends.
+_PROBE: list[dict[str, Any]] = [
+    {"role": "system", "content": "S"},
+    {"role": "user", "content": "U"},
+]
+
+
+def render_chat(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    *,
+    add_generation_prompt: bool = False,
+    tools: list[dict[str, Any]] | None = None,
+    template_kwargs: dict[str, Any] | None = None,
+) -> list[int]:
+    """Token ids of ``messages`` rendered by the tokenizer's chat template (no extra BOS/EOS).
+
+    Raises:
+        TemplateError: the template failed to render the messages.
+    """
+    try:
+        text = tokenizer.apply_chat_template(
+            messages,
+            tools=tools,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+            **(template_kwargs or {}),
+        )
+    except Exception as e:
+        raise TemplateError(
+            f"the chat template failed to render {len(messages)} messages: {e}"
+        ) from e
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def turn_closing_ids(
+    tokenizer: Any,
+    tools: list[dict[str, Any]] | None = None,
+    template_kwargs: dict[str, Any] | None = None,
+) -> list[int]:
+    """The tokens a chat template puts after an assistant message (e.g. ``<|im_end|>``).
+
+    Found as the common suffix of two different rendered assistant turns; the
+    tokenizer's eos id when they share none.
+
+    Raises:
+        TemplateError: the generation prompt is not a prefix of a rendered assistant
+            turn, or no closing token can be found.
+    """
+    kw: dict[str, Any] = {"tools": tools, "template_kwargs": template_kwargs}
+    pre = render_chat(tokenizer, _PROBE, add_generation_prompt=True, **kw)
+    one = render_chat(tokenizer, _PROBE + [{"role": "assistant", "content": "A"}], **kw)
+    two = render_chat(tokenizer, _PROBE + [{"role": "assistant", "content": "Zq 42"}], **kw)
+    if one[: len(pre)] != pre or two[: len(pre)] != pre:
+        raise TemplateError(
+            "the chat template's generation prompt is not a prefix of a rendered "
+            "assistant turn; agentgym cannot place sampled tokens in the conversation"
+        )
+    a, b = one[len(pre) :], two[len(pre) :]
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    if n:
+        return list(a[len(a) - n :])
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if eos is None:
+        raise TemplateError("cannot find the template's end-of-turn token and no eos_token_id")
+    return [int(eos)]
+
+
+def end_of_turn_id(tokenizer: Any) -> int:
+    """The token id that closes an assistant turn for ``tokenizer``.
+
+    Taken from the chat template (the first token it puts after an assistant
+    message, e.g. ``<|im_end|>`` for ChatML), which is what the collector's
+    renderer expects; without a usable template, the tokenizer's eos id.
+
+    Raises:
+        ConfigError: if neither a chat template nor an eos token gives one.
+    """
+    try:
+        return int(turn_closing_ids(tokenizer)[0])
+    except TemplateError:
+        eos = getattr(tokenizer, "eos_token_id", None)
+        if eos is None:
+            raise ConfigError(
+                f"tokenizer {type(tokenizer).__name__} has neither a chat template nor an "
+                "eos token, so the end of an assistant turn is unknown; set "
+                "tokenizer.chat_template or tokenizer.eos_token"
+            ) from None
+        return int(eos)
+
+
+def _as_ids(value: Any) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        return [int(v) for v in value]
+    return [int(value)]
+
+
+def stop_token_ids(tokenizer: Any, model: Any = None) -> frozenset[int]:
+    """Ids that end an assistant turn for this tokenizer (and model).
+
+    The tokenizer's eos id, the chat template's end-of-turn id when it is a
+    special token (e.g. ``<|im_end|>``, ``<|eot_id|>``), and the model's
+    ``generation_config.eos_token_id`` (an id or a list).
+    """
+    ids = set(_as_ids(getattr(tokenizer, "eos_token_id", None)))
+    try:
+        eot = end_of_turn_id(tokenizer)
+    except ConfigError:
+        eot = None
+    if eot is not None and eot in set(getattr(tokenizer, "all_special_ids", ())):
+        ids.add(eot)
+    gen_config = getattr(model, "generation_config", None)
+    ids.update(_as_ids(getattr(gen_config, "eos_token_id", None)))
+    if not ids:
+        raise ConfigError(
+            "no end-of-turn token: the tokenizer has no eos token and the model's "
+            "generation_config none either; set tokenizer.eos_token"
+        )
+    return frozenset(ids)

@@ -27,69 +27,38 @@ seeded with it, so the same seed, requests (in the same order) and
 global RNG (whoever owns the process may seed it).
 
 Example:
-    >>> policy = HFPolicy.from_pretrained("path/to/model", device="cpu")
-    >>> ids = policy.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-    >>> [gen] = policy.generate([Request(prompt_ids=ids)], SamplingParams(temperature=0.7))
-    >>> gen.token_ids, gen.logprobs, gen.finish_reason
+    >>> from agentgym.policies.base import Request, SamplingParams, render_chat
+    >>> from agentgym.policies.tinymodels import build_tiny_chat_model
+    >>> policy = HFPolicy.from_pretrained(build_tiny_chat_model("tiny"), device="cpu")
+    >>> messages = [{"role": "user", "content": "hi"}]
+    >>> ids = render_chat(policy.tokenizer, messages, add_generation_prompt=True)
+    >>> params = SamplingParams(temperature=0.7, max_new_tokens=5, seed=0)
+    >>> [gen] = policy.generate([Request(prompt_ids=ids)], params)
+    >>> len(gen.token_ids) == len(gen.logprobs) <= 5, gen.finish_reason in ("stop", "length")
+    (True, True)
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from agentgym.errors import ConfigError, DependencyMissing, PolicyError
+from agentgym.errors import ConfigError, DependencyMissing, PolicyError, require
 from agentgym.policies.base import (
     Generation,
     Request,
     SamplingParams,
     check_prompts,
     request_cap,
+    stop_token_ids,
 )
-from agentgym.policies.scripted import end_of_turn_id
 
-__all__ = ["HFPolicy", "stop_token_ids"]
+__all__ = ["HFPolicy"]
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:
-        raise DependencyMissing("torch", "hf", "the transformers policy") from e
-    return torch
-
-
-def _as_ids(value: Any) -> list[int]:
-    if value is None:
-        return []
-    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
-        return [int(v) for v in value]
-    return [int(value)]
-
-
-def stop_token_ids(tokenizer: Any, model: Any = None) -> frozenset[int]:
-    """Ids that end an assistant turn for this tokenizer (and model).
-
-    The tokenizer's eos id, the chat template's end-of-turn id when it is a
-    special token (e.g. ``<|im_end|>``, ``<|eot_id|>``), and the model's
-    ``generation_config.eos_token_id`` (an id or a list).
-    """
-    ids = set(_as_ids(getattr(tokenizer, "eos_token_id", None)))
-    try:
-        eot = end_of_turn_id(tokenizer)
-    except ConfigError:
-        eot = None
-    if eot is not None and eot in set(getattr(tokenizer, "all_special_ids", ())):
-        ids.add(eot)
-    gen_config = getattr(model, "generation_config", None)
-    ids.update(_as_ids(getattr(gen_config, "eos_token_id", None)))
-    if not ids:
-        raise ConfigError(
-            "no end-of-turn token: the tokenizer has no eos token and the model's "
-            "generation_config none either; set tokenizer.eos_token"
-        )
-    return frozenset(ids)
+    return require("torch", "hf", "the transformers policy")
 
 
 def _resolve_dtype(torch: Any, dtype: Any) -> Any:
@@ -179,7 +148,7 @@ class HFPolicy:
         except OSError as e:
             raise PolicyError(
                 f"could not load a model and tokenizer from {path_or_name!r}: {e}. Pass a "
-                "local directory written by save_pretrained (agentgym.models."
+                "local directory written by save_pretrained (agentgym.policies.models."
                 "default_model_path() gives the embedded default model)"
             ) from e
         model.eval()

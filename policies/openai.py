@@ -23,8 +23,17 @@ on). A 4xx reply or a malformed answer raises :class:`~agentgym.errors.PolicyErr
 with the server's message.
 
 Example:
-    >>> policy = OpenAIPolicy("http://127.0.0.1:8000/v1", tokenizer="path/to/model")
-    >>> [gen] = policy.generate([Request(prompt_ids=ids)], SamplingParams(temperature=1.0))
+    >>> from agentgym.policies.base import Request, SamplingParams
+    >>> from agentgym.policies.hf import HFPolicy
+    >>> from agentgym.policies.server import PolicyServer
+    >>> from agentgym.policies.tinymodels import build_tiny_chat_model
+    >>> path = build_tiny_chat_model("tiny")
+    >>> with PolicyServer(HFPolicy.from_pretrained(path), port=0) as server:
+    ...     policy = OpenAIPolicy(server.url, tokenizer=str(path))
+    ...     params = SamplingParams(temperature=1.0, max_new_tokens=4)
+    ...     [gen] = policy.generate([Request(prompt_ids=[1, 2, 3])], params)
+    >>> 1 <= len(gen.token_ids) <= 4
+    True
 """
 
 from __future__ import annotations
@@ -45,8 +54,8 @@ from agentgym.policies.base import (
     request_cap,
     request_seed,
     sampled_generation,
+    stop_token_ids,
 )
-from agentgym.policies.hf import stop_token_ids
 
 __all__ = ["OpenAIPolicy"]
 

@@ -7,7 +7,11 @@ the collector and the trainer treat a scripted turn exactly like a sampled one
 demonstrations (supervised warm starts) and in tests.
 
 Example:
+    >>> from agentgym.policies.base import Request, SamplingParams
+    >>> from agentgym.policies.tinymodels import build_tiny_tokenizer
+    >>> tokenizer = build_tiny_tokenizer(words=["left"])
     >>> policy = ScriptedPolicy(lambda msgs: "left", tokenizer)
+    >>> msgs = [{"role": "user", "content": "Where to?"}]
     >>> gen = policy.generate([Request(prompt_ids=[1, 2], messages=msgs)], SamplingParams())[0]
     >>> tokenizer.decode(gen.token_ids)
     'left<|im_end|>'
@@ -19,35 +23,16 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agentgym.errors import ConfigError, PolicyError, TemplateError
-from agentgym.policies.base import Generation, Request, SamplingParams, request_cap
+from agentgym.errors import ConfigError, PolicyError
+from agentgym.policies.base import (
+    Generation,
+    Request,
+    SamplingParams,
+    end_of_turn_id,
+    request_cap,
+)
 
-__all__ = ["ScriptedPolicy", "RandomChoicePolicy", "end_of_turn_id"]
-
-
-def end_of_turn_id(tokenizer: Any) -> int:
-    """The token id that closes an assistant turn for ``tokenizer``.
-
-    Taken from the chat template (the first token it puts after an assistant
-    message, e.g. ``<|im_end|>`` for ChatML), which is what the collector's
-    renderer expects; without a usable template, the tokenizer's eos id.
-
-    Raises:
-        ConfigError: if neither a chat template nor an eos token gives one.
-    """
-    from agentgym.render import ChatRenderer
-
-    try:
-        return int(ChatRenderer(tokenizer).stop_token_id)
-    except TemplateError:
-        eos = getattr(tokenizer, "eos_token_id", None)
-        if eos is None:
-            raise ConfigError(
-                f"tokenizer {type(tokenizer).__name__} has neither a chat template nor an "
-                "eos token, so the end of an assistant turn is unknown; set "
-                "tokenizer.chat_template or tokenizer.eos_token"
-            ) from None
-        return int(eos)
+__all__ = ["ScriptedPolicy", "RandomChoicePolicy"]
 
 
 class ScriptedPolicy:

@@ -14,8 +14,15 @@ reproducible when it is sampled alone; in a batch the first request's seed seeds
 the whole batch (vLLM keeps one generator per request). Streaming is not supported.
 
 Example:
-    >>> with PolicyServer(HFPolicy.from_pretrained("path/to/model"), port=0) as server:
-    ...     policy = OpenAIPolicy(server.url, tokenizer="path/to/model")
+    >>> from agentgym.policies.hf import HFPolicy
+    >>> from agentgym.policies.openai import OpenAIPolicy
+    >>> from agentgym.policies.tinymodels import build_tiny_chat_model
+    >>> path = build_tiny_chat_model("tiny")
+    >>> with PolicyServer(HFPolicy.from_pretrained(path), port=0) as server:
+    ...     policy = OpenAIPolicy(server.url, tokenizer=str(path))
+    ...     policy.model
+    'agentgym'
+
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ from agentgym.policies.base import (
     request_cap,
     request_seed,
     sampled_generation,
+    stop_token_ids,
 )
-from agentgym.policies.hf import stop_token_ids
 
 __all__ = ["VLLMPolicy"]
 

@@ -14,9 +14,12 @@ come back as an :class:`ExecResult`, never as exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from agentgym.errors import ConfigError, SandboxUnavailable
+from agentgym.catalog import Registry
+from agentgym.errors import SandboxUnavailable
 from agentgym.sandbox.base import AgentSandbox
 from agentgym.sandbox.pool import SandboxPool
 from agentgym.sandbox.types import ExecResult, Limits, Sandbox, TestOutcome, TestReport
@@ -26,6 +29,8 @@ __all__ = [
     "get_sandbox",
     "available_backends",
     "backend_status",
+    "BACKENDS",
+    "Backend",
     "SandboxPool",
     # types
     "Sandbox",
@@ -35,20 +40,63 @@ __all__ = [
     "TestReport",
 ]
 
-BACKENDS = ("bwrap", "docker", "local")
+#: Sandbox backends by name: a factory ``(limits, *, persistent) -> AgentSandbox`` and a
+#: probe ``() -> reason it cannot work here, or None``; ``auto`` tries them in order.
+BACKENDS: Registry[Backend] = Registry("sandbox backend")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One sandbox backend: how to build it and how to tell whether it works here."""
+
+    factory: Callable[..., AgentSandbox]
+    """``(limits, *, persistent) -> AgentSandbox``."""
+    unavailable_reason: Callable[[], str | None]
+    """Why it cannot work on this machine, or None when it can."""
+    isolating: bool = True
+    """Whether it isolates the code from the host (``local`` does not)."""
+
+
+def _bwrap(limits: Limits, *, persistent: bool = False) -> AgentSandbox:
+    from agentgym.sandbox.bwrap import BwrapSandbox
+
+    return BwrapSandbox(limits, persistent=persistent)
+
+
+def _bwrap_reason() -> str | None:
+    from agentgym.sandbox.bwrap import bwrap_unavailable_reason
+
+    return bwrap_unavailable_reason()
+
+
+def _docker(limits: Limits, *, persistent: bool = False) -> AgentSandbox:
+    from agentgym.sandbox.docker import DockerSandbox
+
+    return DockerSandbox(limits)
+
+
+def _docker_reason() -> str | None:
+    from agentgym.sandbox.docker import docker_unavailable_reason
+
+    return docker_unavailable_reason()
+
+
+def _local(limits: Limits, *, persistent: bool = False) -> AgentSandbox:
+    from agentgym.sandbox.local import LocalSandbox
+
+    return LocalSandbox(limits, persistent=persistent)
+
+
+# Registration order is the ``auto`` preference order: isolating backends first.
+BACKENDS.register("bwrap", Backend(_bwrap, _bwrap_reason))
+BACKENDS.register("docker", Backend(_docker, _docker_reason))
+BACKENDS.register("local", Backend(_local, lambda: None, isolating=False))
 AUTO_ORDER = ("bwrap", "docker", "local")
 
 
 def backend_status() -> dict[str, str | None]:
     """Each backend's name mapped to why it cannot work here (None when it can)."""
-    from agentgym.sandbox.bwrap import bwrap_unavailable_reason
-    from agentgym.sandbox.docker import docker_unavailable_reason
-
-    return {
-        "bwrap": bwrap_unavailable_reason(),
-        "docker": docker_unavailable_reason(),
-        "local": None,
-    }
+    return {name: BACKENDS.get(name).unavailable_reason() for name in AUTO_ORDER}
 
 
 def available_backends() -> list[str]:
@@ -58,38 +106,23 @@ def available_backends() -> list[str]:
 
 
 def resolve_backend(backend: str) -> str:
-    """Turn ``"auto"`` into a concrete backend name; validate the others."""
-    if backend == "auto":
-        from agentgym.sandbox.bwrap import bwrap_unavailable_reason
-        from agentgym.sandbox.docker import docker_unavailable_reason
+    """Turn ``"auto"`` into a concrete backend name (the first that works); validate others.
 
-        if bwrap_unavailable_reason() is None:
-            return "bwrap"
-        if docker_unavailable_reason() is None:
-            return "docker"
+    Raises:
+        ConfigError: unknown backend name (with a "did you mean").
+    """
+    if backend == "auto":
+        for name in AUTO_ORDER:
+            if BACKENDS.get(name).unavailable_reason() is None:
+                return name
         return "local"
-    if backend not in BACKENDS:
-        raise ConfigError(
-            f"unknown sandbox backend {backend!r}; choose one of {('auto',) + BACKENDS}"
-        )
+    BACKENDS.get(backend)
     return backend
 
 
 def make_backend(name: str, limits: Limits, *, persistent: bool = False) -> AgentSandbox:
     """Instantiate one backend (no ``auto``)."""
-    if name == "bwrap":
-        from agentgym.sandbox.bwrap import BwrapSandbox
-
-        return BwrapSandbox(limits, persistent=persistent)
-    if name == "docker":
-        from agentgym.sandbox.docker import DockerSandbox
-
-        return DockerSandbox(limits)
-    if name == "local":
-        from agentgym.sandbox.local import LocalSandbox
-
-        return LocalSandbox(limits, persistent=persistent)
-    raise ConfigError(f"unknown sandbox backend {name!r}; choose one of {BACKENDS}")
+    return BACKENDS.get(name).factory(limits, persistent=persistent)
 
 
 def get_sandbox(backend: str = "auto", **limits: Any) -> AgentSandbox:

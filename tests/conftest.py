@@ -16,7 +16,7 @@ TINY_WORDS = ("left", "down", "right", "up", "apple", "pear", "plum", "fig")
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """Path of a tiny Llama chat model whose TINY_WORDS are single tokens."""
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
 
     corpus = ["Echo game.", "Say apple.", "No. Say plum.", "You are a helpful assistant."]
     return build_tiny_chat_model(

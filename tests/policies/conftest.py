@@ -50,7 +50,7 @@ def prompt_ids(tiny_model_dir):
     """Chat-templated prompts of different lengths (left padding matters)."""
     from transformers import AutoTokenizer
 
-    from agentgym.render import ChatRenderer
+    from agentgym.rollout.render import ChatRenderer
 
     r = ChatRenderer(AutoTokenizer.from_pretrained(tiny_model_dir))
     ids = [r.initial_ids(m) for m in PROMPTS]

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from agentgym.errors import ConfigError, PolicyError
-from agentgym.policies.base import Policy, Request, SamplingParams
-from agentgym.policies.hf import HFPolicy, stop_token_ids
+from agentgym.policies.base import Policy, Request, SamplingParams, stop_token_ids
+from agentgym.policies.hf import HFPolicy
 from tests.policies.conftest import sharpen
 
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=12)
@@ -61,8 +61,8 @@ def test_batched_greedy_equals_unbatched(sharp_policy, prompt_ids):
 
 def test_gpt2_left_padding(tmp_path):
     """GPT-2 has learned absolute positions: wrong position ids under left padding show."""
-    from agentgym.render import ChatRenderer
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
+    from agentgym.rollout.render import ChatRenderer
     from tests.policies.conftest import PROMPTS
 
     path = build_tiny_chat_model(tmp_path / "g", arch="gpt2", corpus=["Say apple."], seed=1)

@@ -1,4 +1,4 @@
-"""agentgym.models: the embedded SmolLM2-135M-Instruct, converted from GGUF once."""
+"""agentgym.policies.models: the embedded SmolLM2-135M-Instruct, converted from GGUF once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agentgym.errors import DependencyMissing
-from agentgym.models import DEFAULT_MODEL_NAME, cache_root, default_model_path
+from agentgym.policies.models import DEFAULT_MODEL_NAME, cache_root, default_model_path
 
 
 def _installed(dist: str) -> bool:
@@ -57,7 +57,10 @@ def converted(tmp_path_factory):
     (models / DEFAULT_MODEL_NAME).mkdir(parents=True)
     (models / DEFAULT_MODEL_NAME / "partial.bin").write_bytes(b"interrupted")  # no marker
     (models / f".{DEFAULT_MODEL_NAME}.tmp-dead").mkdir()  # left by a killed conversion
-    code = "import sys; from agentgym.models import default_model_path as d; print(d(sys.argv[1]))"
+    code = (
+        "import sys; from agentgym.policies.models import default_model_path as d; "
+        "print(d(sys.argv[1]))"
+    )
     other = subprocess.Popen(
         [sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, text=True
     )
@@ -93,7 +96,7 @@ def test_default_model_answers_greedily(converted):
 
     from agentgym.policies.base import Request, SamplingParams
     from agentgym.policies.hf import HFPolicy
-    from agentgym.render import ChatRenderer
+    from agentgym.rollout.render import ChatRenderer
 
     policy = HFPolicy.from_pretrained(str(converted[1]), device="cpu")
     assert isinstance(policy.model, LlamaForCausalLM)
@@ -116,7 +119,7 @@ def test_default_model_answers_greedily(converted):
 def test_default_template_is_prefix_stable_and_injects_a_system_prompt(converted):
     from transformers import AutoTokenizer
 
-    from agentgym.render import ChatRenderer
+    from agentgym.rollout.render import ChatRenderer
 
     tok = AutoTokenizer.from_pretrained(converted[1])
     assert tok.eos_token == "<|im_end|>"

@@ -102,7 +102,7 @@ def test_caps_and_seeds(client):
 def test_collector_rollout_over_http_is_token_exact(client):
     """The ledger holds exactly the ids and logprobs the server returned."""
     import agentgym
-    from agentgym.collect import CollectConfig, Collector
+    from agentgym.rollout.collector import CollectConfig, Collector
 
     returned = []
 
@@ -115,7 +115,7 @@ def test_collector_rollout_over_http_is_token_exact(client):
             return gens
 
     agentgym.register("test/EchoHTTP-v0", entry_point="tests.core.fixture_envs:Echo", max_turns=3)
-    config = CollectConfig(group_size=2, max_new_tokens=6, progress=False)
+    config = CollectConfig(group_size=2, sampling=SamplingParams(max_new_tokens=6), progress=False)
     trajs = Collector(Recording(), config).collect("test/EchoHTTP-v0", [0, 1])
     assert len(trajs) == 4 and all(t.status != "infra_error" for t in trajs)
     seen = []
@@ -183,7 +183,7 @@ def test_unreachable_server_is_an_infra_error_and_the_collector_goes_on(tiny_tok
         client.generate([Request([1, 2])], SamplingParams())
 
     import agentgym
-    from agentgym.collect import CollectConfig, Collector
+    from agentgym.rollout.collector import CollectConfig, Collector
 
     agentgym.register("test/EchoHTTP-v0", entry_point="tests.core.fixture_envs:Echo", max_turns=3)
     trajs = Collector(client, CollectConfig(progress=False)).collect("test/EchoHTTP-v0", [0, 1])

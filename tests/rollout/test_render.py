@@ -1,6 +1,6 @@
 import pytest
 
-from agentgym.render import ChatRenderer, EpisodeTokens, check_drift
+from agentgym.rollout.render import ChatRenderer, EpisodeTokens, check_drift
 
 SYSTEM = {"role": "system", "content": "Echo game."}
 

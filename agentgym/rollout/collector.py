@@ -22,7 +22,7 @@ import gymnasium
 from agentgym.errors import ConfigError, InfraError
 from agentgym.policies.base import Policy, Request, SamplingParams
 from agentgym.registry import make
-from agentgym.render import ChatRenderer, EpisodeTokens
+from agentgym.rollout.render import ChatRenderer, EpisodeTokens
 from agentgym.trajectory import Trajectory, Turn
 
 __all__ = ["CollectConfig", "Collector", "collect"]
@@ -36,12 +36,10 @@ class CollectConfig:
     """G: samples per task (copies reset with the same seed/options)."""
     max_turns: int | None = None
     """Turn limit overriding the env's registered one (None keeps it)."""
-    max_new_tokens: int = 256
-    """Sampled tokens per assistant turn at most."""
     max_episode_tokens: int = 4096
     """Token budget per episode (prompt + observations + samples)."""
     sampling: SamplingParams = field(default_factory=SamplingParams)
-    """Temperature, top-p and seed of the sampler."""
+    """Temperature, top-p, tokens per turn and seed of the sampler."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the env constructor."""
     history: int | None = None
@@ -84,8 +82,13 @@ class Collector:
     """Collects trajectories of one policy on registered environments.
 
     Example:
-        >>> collector = Collector(policy, CollectConfig(group_size=4))
-        >>> trajs = collector.collect("agentgym/Wordle-v0", seeds=range(8), out="runs/w.jsonl")
+        >>> from agentgym.policies.scripted import ScriptedPolicy
+        >>> from agentgym.policies.tinymodels import build_tiny_tokenizer
+        >>> policy = ScriptedPolicy(lambda messages: "<guess>crane</guess>", build_tiny_tokenizer())
+        >>> collector = Collector(policy, CollectConfig(group_size=2, progress=False))
+        >>> trajs = collector.collect("agentgym/Wordle-v0", seeds=range(3))
+        >>> len(trajs), trajs[0].group_id == trajs[1].group_id
+        (6, True)
     """
 
     def __init__(
@@ -212,7 +215,7 @@ class Collector:
                 Request(
                     prompt_ids=prompt,
                     messages=ep.tokens.context(),
-                    max_new_tokens=min(cfg.max_new_tokens, budget),
+                    max_new_tokens=budget,
                 )
             )
         if not ready:

@@ -3,10 +3,10 @@ import json
 import pytest
 
 import agentgym
-from agentgym.collect import CollectConfig, Collector, collect
 from agentgym.errors import ConfigError, InfraError
 from agentgym.policies.base import Generation, SamplingParams
-from agentgym.render import ChatRenderer, check_drift
+from agentgym.rollout.collector import CollectConfig, Collector, collect
+from agentgym.rollout.render import ChatRenderer, check_drift
 from agentgym.trajectory import read_jsonl
 
 agentgym.register("test/Echo-v0", entry_point="tests.core.fixture_envs:Echo", max_turns=2)
@@ -148,16 +148,15 @@ def test_hf_policy_rollout_logprobs_match_the_trainer(tiny_policy):
     """TITO end to end: ids and logprobs recorded at sampling equal a fresh forward pass."""
     import torch
 
-    from agentgym.train import TrainConfig, Trainer
+    from agentgym.rl import TrainConfig, Trainer
 
     cfg = CollectConfig(
         group_size=2,
-        max_new_tokens=6,
         progress=False,
         sampling=SamplingParams(temperature=1.0, max_new_tokens=6, seed=3),
     )
     trajs = Collector(tiny_policy, cfg).collect("test/Echo-v0", [0, 1])
-    trainer = Trainer(tiny_policy.model, TrainConfig(temperature=1.0))
+    trainer = Trainer(tiny_policy.model, TrainConfig())
     for t in trajs:
         assert t.status in ("done", "truncated")
         led = t.ledger
@@ -172,7 +171,7 @@ def test_hf_policy_rollout_logprobs_match_the_trainer(tiny_policy):
 @pytest.mark.parametrize("history", [0, 1])
 def test_history_window_keeps_system_prompt_and_last_turns(tiny_tokenizer, history):
     from agentgym.policies.scripted import ScriptedPolicy
-    from agentgym.train import _samples
+    from agentgym.rl.trainer import _samples
 
     seen: list[list[dict]] = []
 

@@ -16,7 +16,7 @@ message is not a system message. The template is prefix-stable for non-empty
 conversations.
 
 Example:
-    >>> from agentgym.models import default_model_path
+    >>> from agentgym.policies.models import default_model_path
     >>> from agentgym.policies.hf import HFPolicy
     >>> policy = HFPolicy.from_pretrained(str(default_model_path()))
 """

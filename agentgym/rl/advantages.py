@@ -9,25 +9,26 @@ advantage 0. The trainer looks estimators up with :func:`get`; add your own
 with :func:`register`. Turn-level estimators (``level = "turn"``, e.g.
 ``gigpo``) also give one advantage per turn from the turn rewards::
 
-    @agentgym.advantages.register("my_est")
+    @agentgym.rl.advantages.register("my_est")
     def my_est(rewards, group_ids):
         ...
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 
+from agentgym.catalog import Registry
 from agentgym.errors import ConfigError
 from agentgym.trajectory import Trajectory
 
 __all__ = [
     "Estimator",
+    "ESTIMATORS",
     "register",
     "get",
     "available",
@@ -49,36 +50,24 @@ class Estimator(Protocol):
         ...
 
 
-_REGISTRY: dict[str, Estimator] = {}
+#: The estimators by name; installed packages add theirs through the
+#: ``agentgym.estimators`` entry-point group.
+ESTIMATORS: Registry[Estimator] = Registry("advantage estimator", "agentgym.estimators")
 
 
-def register(name: str) -> Callable[[Estimator], Estimator]:
-    """Decorator registering an estimator under ``name`` (re-registering raises)."""
-
-    def deco(fn: Estimator) -> Estimator:
-        if name in _REGISTRY and _REGISTRY[name] is not fn:
-            raise ConfigError(f"an advantage estimator named {name!r} is already registered")
-        _REGISTRY[name] = fn
-        return fn
-
-    return deco
+def register(name: str, *, override: bool = False) -> Callable[[Estimator], Estimator]:
+    """Decorator registering an estimator as ``name`` (taken names raise unless ``override``)."""
+    return ESTIMATORS.register(name, override=override)
 
 
 def get(name: str) -> Estimator:
-    """The estimator registered as ``name``; unknown names list the valid ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"unknown advantage estimator {name!r}.{hint} Available: {available()}"
-        ) from None
+    """The estimator registered as ``name``; unknown names get a "did you mean"."""
+    return ESTIMATORS.get(name)
 
 
 def available() -> list[str]:
     """Names of the registered estimators."""
-    return sorted(_REGISTRY)
+    return ESTIMATORS.available()
 
 
 def _groups(rewards: np.ndarray, group_ids: np.ndarray):

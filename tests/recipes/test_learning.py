@@ -1,4 +1,4 @@
-"""agentgym.learning: the tiny-model GRPO recipe as a library call (the full-size run
+"""agentgym.recipes.learning: the tiny-model GRPO recipe as a library call (the full-size run
 and its before/after assertions are in tests/bench/test_learning.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from agentgym.errors import ConfigError
-from agentgym.learning import LearningConfig, run
+from agentgym.recipes.learning import LearningConfig, run
 
 SMALL = dict(
     warm_episodes=4,

@@ -15,7 +15,7 @@ overwritten). ``fork_rng`` is not thread-safe: do not build a model while
 another thread samples from the global torch RNG.
 
 Example:
-    >>> from agentgym.tinymodels import build_tiny_chat_model
+    >>> from agentgym.policies.tinymodels import build_tiny_chat_model
     >>> path = build_tiny_chat_model("/tmp/tiny", words=["left", "right"], corpus=["Go left."])
     >>> from transformers import AutoTokenizer
     >>> tok = AutoTokenizer.from_pretrained(path)

@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from agentgym import advantages
-from agentgym.advantages import compute_advantages, group_advantages, group_stats
 from agentgym.errors import ConfigError
+from agentgym.rl import advantages
+from agentgym.rl.advantages import compute_advantages, group_advantages, group_stats
 from agentgym.trajectory import Trajectory, Turn
 
 

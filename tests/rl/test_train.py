@@ -4,10 +4,11 @@ import pytest
 import torch
 
 import agentgym
-from agentgym.collect import CollectConfig, Collector
 from agentgym.errors import ConfigError
 from agentgym.policies.base import SamplingParams
-from agentgym.train import TrainConfig, Trainer, policy_losses, ppo_clip, train
+from agentgym.rl import TrainConfig, Trainer, train
+from agentgym.rl.losses import policy_losses, ppo_clip
+from agentgym.rollout.collector import CollectConfig, Collector
 
 agentgym.register("test/Echo-v0", entry_point="tests.core.fixture_envs:Echo", max_turns=2)
 
@@ -33,7 +34,9 @@ def test_config_rejects_unknown_keys_and_names():
         TrainConfig.from_dict({"lr": 1e-3, "lerning_rate": 1})
     with pytest.raises(ConfigError, match="unknown advantage estimator"):
         TrainConfig(estimator="ppo")
-    with pytest.raises(ConfigError, match="unknown loss"):
+    with pytest.raises(ConfigError, match="did you mean 'sampling'"):
+        TrainConfig.from_dict({"collect": {"smapling": {}}})
+    with pytest.raises(ConfigError, match="unknown policy loss"):
         TrainConfig(loss="nope")
     assert {"ppo_clip", "reinforce"} <= set(policy_losses())
 
@@ -50,7 +53,6 @@ def _two_echo_samples(policy):
     """Two sampled trajectories (one group) of the Echo env."""
     cfg = CollectConfig(
         group_size=2,
-        max_new_tokens=4,
         progress=False,
         sampling=SamplingParams(temperature=1.0, max_new_tokens=4, seed=0),
     )
@@ -59,7 +61,7 @@ def _two_echo_samples(policy):
 
 def test_update_moves_probability_toward_positive_advantage(tiny_policy):
     trajs = _two_echo_samples(tiny_policy)
-    trainer = Trainer(tiny_policy.model, TrainConfig(lr=1e-2, temperature=1.0))
+    trainer = Trainer(tiny_policy.model, TrainConfig(lr=1e-2))
     before = [_logp_of_samples(trainer, t) for t in trajs]
     metrics = trainer.update(trajs, [1.0, -1.0])
     after = [_logp_of_samples(trainer, t) for t in trajs]
@@ -71,7 +73,7 @@ def test_update_moves_probability_toward_positive_advantage(tiny_policy):
 
 
 def test_zero_advantages_change_nothing(tiny_policy):
-    cfg = CollectConfig(max_new_tokens=3, progress=False)
+    cfg = CollectConfig(sampling=SamplingParams(max_new_tokens=3), progress=False)
     trajs = Collector(tiny_policy, cfg).collect("test/Echo-v0", [0])
     params = [p.detach().clone() for p in tiny_policy.model.parameters()]
     m = Trainer(tiny_policy.model, TrainConfig(lr=1.0)).update(trajs, [0.0])
@@ -86,8 +88,7 @@ def test_train_loop_writes_metrics_and_rollouts(tiny_policy, tmp_path):
         env_id="test/Echo-v0",
         steps=2,
         tasks_per_step=2,
-        group_size=2,
-        max_new_tokens=3,
+        collect=CollectConfig(group_size=2, sampling=SamplingParams(max_new_tokens=3)),
         lr=1e-3,
         out_dir=str(tmp_path / "run"),
         eval_seeds=2,

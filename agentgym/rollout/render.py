@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentgym.errors import ConfigError, TemplateError
+from agentgym.policies.base import render_chat, turn_closing_ids
 from agentgym.trajectory import TokenLedger
 
 __all__ = ["ChatRenderer", "EpisodeTokens", "DriftReport", "check_drift"]
@@ -32,15 +33,8 @@ _BASE: list[dict[str, Any]] = [
 _PROBE_NEW: list[dict[str, Any]] = [{"role": "user", "content": "probe message 1"}]
 
 
-def _common_suffix(a: Sequence[int], b: Sequence[int]) -> list[int]:
-    n = 0
-    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
-        n += 1
-    return list(a[len(a) - n :]) if n else []
-
-
 class ChatRenderer:
-    """Renders chat messages to token ids with a tokenizer's chat template.
+    r"""Renders chat messages to token ids with a tokenizer's chat template.
 
     Args:
         tokenizer: a Hugging Face tokenizer with a chat template.
@@ -48,8 +42,13 @@ class ChatRenderer:
         template_kwargs: extra keyword arguments for ``apply_chat_template``.
 
     Example:
-        >>> r = ChatRenderer(tokenizer)
+        >>> from agentgym.policies.tinymodels import build_tiny_tokenizer
+        >>> r = ChatRenderer(build_tiny_tokenizer())
         >>> ids = r.render([{"role": "user", "content": "hi"}], add_generation_prompt=True)
+        >>> r.tokenizer.decode(ids)
+        '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'
+        >>> r.tokenizer.decode(r.end_of_turn_ids)
+        '<|im_end|>\n'
     """
 
     def __init__(
@@ -75,19 +74,13 @@ class ChatRenderer:
         self, messages: list[dict[str, Any]], add_generation_prompt: bool = False
     ) -> list[int]:
         """Token ids of ``messages`` rendered by the template (no extra BOS/EOS added)."""
-        try:
-            text = self.tokenizer.apply_chat_template(
-                messages,
-                tools=self.tools,
-                tokenize=False,
-                add_generation_prompt=add_generation_prompt,
-                **self.template_kwargs,
-            )
-        except Exception as e:
-            raise TemplateError(
-                f"the chat template failed to render {len(messages)} messages: {e}"
-            ) from e
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return render_chat(
+            self.tokenizer,
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            tools=self.tools,
+            template_kwargs=self.template_kwargs,
+        )
 
     @property
     def stop_token_id(self) -> int:
@@ -95,24 +88,8 @@ class ChatRenderer:
         return self.end_of_turn_ids[0]
 
     def _find_turn_closing(self) -> list[int]:
-        """Closing tokens of an assistant turn: the common suffix of two different turns."""
-        pre = self.render(_BASE[:-1], add_generation_prompt=True)
-        other = self.render(_BASE[:-1] + [{"role": "assistant", "content": "Zq 42"}])
-        a, b = self._base_ids[len(pre) :], other[len(pre) :]
-        if self._base_ids[: len(pre)] != pre or other[: len(pre)] != pre:
-            raise TemplateError(
-                "the chat template's generation prompt is not a prefix of a rendered "
-                "assistant turn; agentgym cannot place sampled tokens in the conversation"
-            )
-        closing = _common_suffix(a, b)
-        if not closing:
-            eos = self.tokenizer.eos_token_id
-            if eos is None:
-                raise TemplateError(
-                    "cannot find the template's end-of-turn token and no eos_token_id"
-                )
-            closing = [eos]
-        return closing
+        """Closing tokens of an assistant turn (see :func:`.base.turn_closing_ids`)."""
+        return turn_closing_ids(self.tokenizer, self.tools, self.template_kwargs)
 
     def _is_prefix_stable(self) -> bool:
         longer = self.render(_BASE + _PROBE_NEW + [{"role": "assistant", "content": "B"}])

@@ -13,7 +13,7 @@ Run it as ``python bench/learning.py`` (its last line reads
 version the tests run); ``agentgym demo`` runs it after the default model's rollout.
 
 Example:
-    >>> from agentgym.learning import LearningConfig, run
+    >>> from agentgym.recipes.learning import LearningConfig, run
     >>> run(LearningConfig(eval_seeds=8))["success_after"]  # doctest: +SKIP
     1.0
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,30 +36,47 @@ class LearningConfig:
     """One learning run: env, tiny model, warm start, GRPO, evaluation."""
 
     env_id: str = "agentgym/FrozenLake-v0"
-    # A 3x3 lake with a hole in the middle. No state-blind policy solves it greedily
-    # (always "right" ends against the wall, alternating falls in), so "after" needs
-    # the learned policy to read the map. Plain outcome reward: 1 at the goal, plus the
-    # env's format penalty for text that is not an action.
+    """A toy-text env whose actions are words."""
     env_kwargs: dict[str, Any] = field(default_factory=lambda: {"desc": ["SFF", "FHF", "FFG"]})
+    """A 3x3 lake with a hole in the middle: no state-blind policy solves it greedily
+    (always "right" ends against the wall, alternating falls in), so "after" needs the
+    policy to read the map. Plain outcome reward plus the env's format penalty."""
     max_turns: int = 8
-    # Prompt = system prompt + the newest observation (the map shows where the agent is).
+    """Turn limit per episode."""
     history: int = 0
+    """Prompt = system prompt + the newest observation (the map shows where the agent is)."""
     hidden_size: int = 64
+    """Width of the tiny Llama."""
     num_layers: int = 2
+    """Layers of the tiny Llama."""
     warm_episodes: int = 64
+    """Episodes of random valid actions for the supervised warm start (format only)."""
     warm_epochs: int = 30
+    """Passes over the warm-start episodes."""
     warm_lr: float = 3e-3
+    """Learning rate of the warm start."""
     grpo_steps: int = 30
+    """GRPO steps."""
     tasks_per_step: int = 8
+    """Tasks (seeds) per GRPO step."""
     group_size: int = 8
+    """Samples per task (G)."""
     lr: float = 1e-3
+    """GRPO learning rate."""
     lr_warmup_steps: int = 0
+    """Linear learning-rate warm-up, in optimizer steps."""
     epochs: int = 4
+    """PPO epochs per batch."""
     temperature: float = 1.0
+    """Sampling temperature during training."""
     estimator: str = "grpo"
+    """Advantage estimator."""
     eval_seeds: int = 32
+    """Held-out seeds evaluated greedily before and after."""
     seed: int = 0
+    """Seed of the model, the warm start, task selection and sampling."""
     out_dir: str = ""
+    """Where the model, metrics and rollouts go (a new temporary folder when empty)."""
 
 
 QUICK: dict[str, Any] = {"eval_seeds": 8}  # the smaller version run by the tests
@@ -93,17 +110,31 @@ def _env_corpus(cfg: LearningConfig, seeds: range) -> tuple[list[str], list[str]
     return texts, words
 
 
+def _collect_config(cfg: LearningConfig) -> Any:
+    """Collection settings shared by the warm start, the GRPO steps and evaluation."""
+    from agentgym.policies.base import SamplingParams
+    from agentgym.rollout import CollectConfig
+
+    return CollectConfig(
+        group_size=cfg.group_size,
+        max_turns=cfg.max_turns,
+        max_episode_tokens=2048,
+        env_kwargs=cfg.env_kwargs,
+        history=cfg.history,
+        sampling=SamplingParams(temperature=cfg.temperature, max_new_tokens=4),
+        progress=False,
+    )
+
+
 def _warm_start(policy: Any, cfg: LearningConfig, words: list[str]) -> None:
     """Supervised steps on random valid actions (format only)."""
-    from agentgym.collect import CollectConfig, Collector
     from agentgym.policies.scripted import RandomChoicePolicy
-    from agentgym.train import TrainConfig, Trainer
+    from agentgym.rl import TrainConfig, Trainer
+    from agentgym.rollout import Collector
 
     demo = RandomChoicePolicy(words, policy.tokenizer, seed=cfg.seed)
     seeds = list(range(10_000, 10_000 + cfg.warm_episodes))
-    collect_cfg = CollectConfig(
-        max_turns=cfg.max_turns, env_kwargs=cfg.env_kwargs, history=cfg.history, progress=False
-    )
+    collect_cfg = replace(_collect_config(cfg), group_size=1)
     trajs = Collector(demo, collect_cfg).collect(cfg.env_id, seeds)
     sft = Trainer(policy.model, TrainConfig(loss="reinforce", lr=cfg.warm_lr, micro_batch_size=64))
     ones = np.ones(len(trajs))
@@ -129,8 +160,9 @@ def run(cfg: LearningConfig, progress: bool = True) -> dict[str, float]:
 
 def _run(cfg: LearningConfig, progress: bool) -> dict[str, float]:
     from agentgym.policies.hf import HFPolicy
-    from agentgym.tinymodels import build_tiny_chat_model
-    from agentgym.train import TrainConfig, evaluate, train
+    from agentgym.policies.tinymodels import build_tiny_chat_model
+    from agentgym.rl import TrainConfig, train
+    from agentgym.rollout import evaluate
 
     start = time.perf_counter()
     out = Path(cfg.out_dir or tempfile.mkdtemp(prefix="agentgym-learning-"))
@@ -146,31 +178,24 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, float]:
     policy = HFPolicy.from_pretrained(str(model_dir), device="cpu")
     _warm_start(policy, cfg, words)
     eval_seeds = list(range(1_000_000, 1_000_000 + cfg.eval_seeds))
-    kw: dict[str, Any] = dict(
-        max_turns=cfg.max_turns, max_new_tokens=4, env_kwargs=cfg.env_kwargs, history=cfg.history
-    )
-    before = evaluate(policy, cfg.env_id, eval_seeds, **kw)["success_rate"]
+    collect_cfg = _collect_config(cfg)
+    before = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
     tcfg = TrainConfig(
         env_id=cfg.env_id,
-        env_kwargs=cfg.env_kwargs,
         steps=cfg.grpo_steps,
         tasks_per_step=cfg.tasks_per_step,
-        group_size=cfg.group_size,
+        collect=collect_cfg,
         estimator=cfg.estimator,
         lr=cfg.lr,
         epochs=cfg.epochs,
         lr_warmup_steps=cfg.lr_warmup_steps,
-        temperature=cfg.temperature,
-        max_new_tokens=4,
-        max_turns=cfg.max_turns,
-        history=cfg.history,
         micro_batch_size=64,
         seed=cfg.seed,
         out_dir=str(out / "grpo"),
         save_model=False,
     )
     result = train(tcfg, policy=policy, progress=progress)
-    after = evaluate(policy, cfg.env_id, eval_seeds, **kw)["success_rate"]
+    after = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
     return {
         "success_before": before,
         "success_after": after,
