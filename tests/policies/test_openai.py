@@ -256,7 +256,7 @@ def test_agentgym_serve_command_serves_a_model(tiny_model_dir, tiny_tokenizer):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}/v1"
-        for _ in range(300):
+        for _ in range(1200):  # up to 2 min: a loaded machine imports torch slowly
             try:
                 urllib.request.urlopen(url + "/models", timeout=1).read()
                 break
