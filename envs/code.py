@@ -95,6 +95,11 @@ class CodeTask:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     """Other keys of the task record (e.g. ``canonical_solution``)."""
 
+    @property
+    def live_objects(self) -> bool:
+        """Whether the tests hold objects of the submission (``"live_objects": true``)."""
+        return self.extra.get("live_objects") is True
+
     @classmethod
     def from_record(cls, record: Mapping[str, Any], where: str = "task") -> CodeTask:
         """Validate a task mapping and split its tests.
@@ -481,7 +486,13 @@ class Code(AgentEnv):
     def _run(self, code: str) -> Any:
         assert self.task is not None
         try:
-            return self._get_sandbox().run_tests(code, self.task.tests, limits=self.limits)
+            return self._get_sandbox().run_tests(
+                code,
+                self.task.tests,
+                limits=self.limits,
+                setup=_prompt_helpers(self.task.prompt, self.task.entry_point),
+                live_objects=self.task.live_objects,
+            )
         except SandboxUnavailable:
             raise
         except SandboxError as e:  # the sandbox broke, not the agent's code

@@ -15,8 +15,10 @@ from __future__ import annotations
 # Loaded here, once, so that every forked task finds them already imported.
 import atexit  # noqa: F401
 import base64
+import builtins
 import ctypes
 import errno
+import fcntl
 import json
 import linecache  # noqa: F401
 import os
@@ -33,8 +35,10 @@ import types  # noqa: F401
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 CLONE_NEWNET = 0x40000000
 MAX_FRAME = 1 << 30
+DRAIN_S = 0.25
 TRACE_CHARS = 2000
 MARKER = "\n...[agentgym: output truncated, {n} more bytes dropped]\n"
 
@@ -52,15 +56,16 @@ def read_frame(fd):
 
 
 def _read_exact(fd, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, min(n - got, 1 << 20))
         if not chunk:
-            if buf:
+            if got:
                 raise EOFError("truncated frame")
             return None
-        buf += chunk
-    return buf
+        chunks.append(chunk)
+        got += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def write_frame(fd, obj):
@@ -78,7 +83,7 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _enter_jail(state, limits, task_env):
+def _enter_jail(state, limits, task_env, uid=None, cwd=None):
     """In the forked child: limits, no network, unprivileged uid, clean env."""
     if not limits.get("network") and os.geteuid() == 0 and state["can_unshare_net"]:
         if _libc().unshare(CLONE_NEWNET) != 0:
@@ -96,7 +101,7 @@ def _enter_jail(state, limits, task_env):
         (resource.RLIMIT_NOFILE, (256, 256)),
     ):
         resource.setrlimit(res, val)
-    uid = state["uid"]
+    uid = state["uid"] if uid is None else uid
     if uid > 0 and os.geteuid() == 0:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
@@ -106,7 +111,7 @@ def _enter_jail(state, limits, task_env):
             f.write("1000")
     except OSError:
         pass
-    os.chdir(state["workspace"])
+    os.chdir(state["workspace"] if cwd is None else cwd)
     os.environ.clear()
     os.environ.update(task_env)
     os.umask(0o022)
@@ -199,73 +204,6 @@ def _run_python(req, state, status_fd):
     _finish(rc)
 
 
-def _run_one_test(name, src, g):
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            _register_source(f"<test:{name}>", src)
-            exec(compile(src, f"<test:{name}>", "exec"), g)
-            msg = {"passed": True}
-        except SystemExit as e:
-            msg = {"passed": False, "error": f"test exited early (SystemExit {e.code!r})"}
-        except BaseException as e:
-            msg = {"passed": False, "error": _format_exc(e)}
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
-        os.write(w, json.dumps(msg).encode())
-        os._exit(0)
-    os.close(w)
-    data = b""
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    _, st = os.waitpid(pid, 0)
-    try:
-        msg = json.loads(data.decode())
-    except ValueError:
-        how = f"signal {os.WTERMSIG(st)}" if os.WIFSIGNALED(st) else "exit"
-        msg = {"passed": False, "error": f"test process ended ({how}) before finishing"}
-    msg["name"] = name
-    return msg
-
-
-def _run_tests(req, state, status_fd):
-    g = _fresh_main(state["workspace"])
-    code = req["code"]
-    failure = None
-    try:
-        _register_source("<solution>", code)
-        exec(compile(code, "<solution>", "exec"), g)
-    except SystemExit as e:
-        if _exit_status(e) != 0:
-            failure = f"solution exited with status {_exit_status(e)}"
-    except MemoryError as e:
-        g.clear()
-        os.write(status_fd, b'{"oom": true}\n')
-        failure = _format_exc(e)
-    except BaseException as e:
-        failure = _format_exc(e)
-    if failure:
-        sys.stderr.write(failure)
-    for name, src in req["tests"]:
-        if failure is not None:
-            msg = {"name": name, "passed": False, "error": "solution failed:\n" + failure}
-        else:
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            msg = _run_one_test(name, src, g)
-        os.write(status_fd, (json.dumps({"test": msg}) + "\n").encode())
-    _finish(0 if failure is None else 1)
-
-
 def _child(req, state, fds, task_env):
     """Body of the forked task process; never returns."""
     try:
@@ -281,10 +219,8 @@ def _child(req, state, fds, task_env):
         if req["kind"] == "shell":
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             os.execve("/bin/sh", ["/bin/sh", "-c", req["code"]], task_env)
-        elif req["kind"] == "python":
-            _run_python(req, state, 3)
         else:
-            _run_tests(req, state, 3)
+            _run_python(req, state, 3)
     except BaseException as e:
         _bail(f"task set-up failed: {e!r}")
     os._exit(125)
@@ -426,11 +362,17 @@ def _pump(fds, child, deadline, sinks, status):
     exit_status = None
     timed_out = False
     pidfd = _pidfd(child)
+    drain_until = None  # output still coming after the exit is read this long, no longer
     try:
         while True:
             exit_status, done, timed_out = _pump_once(child, pidfd, open_fds, exit_status, deadline)
             if done:
                 break
+            if exit_status is not None:
+                now = time.monotonic()
+                drain_until = drain_until or min(deadline, now + DRAIN_S)
+                if now > drain_until:
+                    break
     finally:
         if pidfd is not None:
             os.close(pidfd)
@@ -569,6 +511,685 @@ def _response(exit_status, timed_out, duration, sinks, status, oom_before):
     }
 
 
+# ---------------------------------------------------------------- grading
+#
+# run_tests never lets the submission near the verdict. Two processes are forked
+# from this pristine agent: the *candidate* (C) loads the submission and answers
+# calls; the *grader* (G) runs the test snippets, in which the names the tests
+# take from the submission are remote handles, so ``candidate(x)`` sends ``x`` to
+# C, C calls the real function in a fresh fork of the loaded program (one per
+# test) and sends the result back as tagged JSON, and G rebuilds it as exact
+# builtin values before the test compares anything. G runs under its own uid
+# (when the agent is root), is not dumpable, has no file descriptor C holds but
+# the two call pipes, and is the only writer of the verdict pipe. The tests are
+# read from the host after both forks and never enter C's memory.
+
+PLAIN = (
+    "expected plain data (None, bool, int, float, complex, str, bytes, and lists, "
+    "tuples, dicts and sets of these)"
+)
+MAX_DEPTH = 100
+BIG_INT_BITS = 8000
+CALL_FAILED = 126
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _enc(x, handles, depth=0):
+    """C side: ``x`` as tagged JSON; non-plain values become handles (a list) or fail."""
+    t = type(x)
+    if x is None or t is bool or t is str or t is float:
+        return x
+    if t is int:
+        return x if x.bit_length() < BIG_INT_BITS else {"i": format(x, "x")}
+    if depth > MAX_DEPTH:
+        raise _NotPlain(f"returned data nested more than {MAX_DEPTH} levels deep")
+    d = depth + 1
+    if t is list:
+        return [_enc(v, handles, d) for v in x]
+    if t is tuple:
+        return {"t": [_enc(v, handles, d) for v in x]}
+    if t is dict:
+        return {"d": [[_enc(k, handles, d), _enc(v, handles, d)] for k, v in x.items()]}
+    if t is set or t is frozenset:
+        return {"s" if t is set else "z": [_enc(v, handles, d) for v in x]}
+    if t is bytes:
+        return {"b": base64.b64encode(x).decode()}
+    if t is complex:
+        return {"c": [x.real, x.imag]}
+    if handles is not None:
+        handles.append(x)
+        return {"h": len(handles) - 1}
+    raise _NotPlain(f"returned an object of type {t.__name__}; {PLAIN}")
+
+
+_NATIVE = (type(None), bool, int, float, str)
+
+
+def _dec(v, handle, depth=0):
+    """G side (and C's reading of arguments): tagged JSON back to exact builtins.
+
+    Anything that is not the output of ``_enc`` raises ``_NotPlain``.
+    """
+    t = type(v)
+    if t in _NATIVE:
+        return v
+    if depth > MAX_DEPTH + 2:
+        raise _NotPlain("sent data nested too deeply")
+    d = depth + 1
+    if t is list:
+        return [_dec(e, handle, d) for e in v]
+    if t is dict and len(v) == 1:
+        ((k, e),) = v.items()
+        te = type(e)
+        if te is list:
+            if k == "t":
+                return tuple(_dec(x, handle, d) for x in e)
+            if k == "d":
+                out = {}
+                for pair in e:
+                    if type(pair) is not list or len(pair) != 2:
+                        raise _NotPlain("sent a malformed dict")
+                    out[_dec(pair[0], handle, d)] = _dec(pair[1], handle, d)
+                return out
+            if k == "s":
+                return {_dec(x, handle, d) for x in e}
+            if k == "z":
+                return frozenset(_dec(x, handle, d) for x in e)
+            if k == "c" and len(e) == 2 and all(type(x) in (int, float) for x in e):
+                return complex(e[0], e[1])
+        if k == "i" and te is str:
+            return int(e, 16)
+        if k == "b" and te is str:
+            return base64.b64decode(e.encode("ascii"), validate=True)
+        if k == "h" and te is int and handle is not None:
+            return handle(e)
+    raise _NotPlain("sent data that is not plain")
+
+
+def _exc_reply(e):
+    """How an exception raised by the submission travels: its nearest builtin class."""
+    name = "Exception"
+    for k in type(e).__mro__:
+        if k.__module__ == "builtins" and issubclass(k, Exception):
+            name = k.__name__
+            break
+    if not isinstance(e, Exception):
+        name = "exit"
+    try:
+        msg = str(e)[:TRACE_CHARS]
+    except BaseException:
+        msg = "(unprintable)"
+    try:
+        trace = _format_exc(e)
+    except BaseException:
+        trace = ""
+    return {"e": name, "m": msg, "tb": trace}
+
+
+# -- the candidate (C): the submission's process ---------------------------------
+
+
+def _candidate(req, state, rd, wr):
+    """Load the submission, then serve each test in a fresh fork of it; never returns."""
+    g = _fresh_main(state["workspace"])
+    failure = None
+    oom = False
+    try:
+        for name, src in (("<setup>", req.get("setup") or ""), ("<solution>", req["code"])):
+            _register_source(name, src)
+            exec(compile(src, name, "exec"), g)
+    except SystemExit as e:
+        if _exit_status(e) != 0:
+            failure = f"your program exited with status {_exit_status(e)} while loading"
+    except MemoryError as e:
+        g.clear()
+        oom, failure = True, _format_exc(e)
+    except BaseException as e:
+        failure = _format_exc(e)
+    if failure:
+        sys.stderr.write(failure)
+    _flush()
+    write_frame(wr, {"loaded": failure is None, "error": failure, "oom": oom})
+    live = bool(req.get("live"))
+    while True:
+        msg = read_frame(rd)
+        if msg is None or msg.get("op") == "quit":
+            os._exit(0 if failure is None else 1)
+        if msg.get("op") != "test" or failure is not None:
+            continue
+        pid = os.fork()
+        if pid == 0:
+            _serve_test(g, rd, wr, msg, live)
+        _, st = os.waitpid(pid, 0)
+        write_frame(wr, {"ended": _describe_status(st)})
+
+
+def _describe_status(st):
+    if os.WIFSIGNALED(st):
+        return f"killed by signal {os.WTERMSIG(st)}"
+    return f"exited with status {os.WEXITSTATUS(st)}"
+
+
+_OPS = {
+    "len": len,
+    "iter": list,
+    "str": str,
+    "repr": repr,
+    "contains": lambda o, k: k in o,
+    "getitem": lambda o, k: o[k],
+    "setitem": lambda o, k, v: o.__setitem__(k, v),
+    "delitem": lambda o, k: o.__delitem__(k),
+}
+
+
+def _serve_test(g, rd, wr, msg, live):
+    """In a fork of the loaded submission: answer one test's calls; never returns."""
+    handles = []
+    grow = handles if live else None  # where non-plain results may go
+    try:
+        out = {}
+        for name in msg.get("names", []):
+            if name not in g:
+                continue
+            v = g[name]
+            if callable(v):
+                handles.append(v)
+                out[name] = {"h": len(handles) - 1}
+                continue
+            try:
+                out[name] = _enc(v, grow)
+            except (_NotPlain, RecursionError):
+                out[name] = {"np": f"`{name}` is an object of type {type(v).__name__}; {PLAIN}"}
+        write_frame(wr, {"g": out})
+        while True:
+            req = read_frame(rd)
+            if req is None or req.get("op") == "end":
+                _flush()
+                os._exit(0)
+            reply = _answer(req, handles, grow)
+            _flush()
+            write_frame(wr, reply)
+    except BaseException:
+        pass
+    os._exit(CALL_FAILED)
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def _answer(req, handles, grow):
+    """Run one remote operation on a handle; the reply is plain data, a handle or an error."""
+    try:
+        obj = handles[req["h"]]
+        args = _dec(req.get("a", []), handles.__getitem__)
+        op = req["op"]
+        if op == "call":
+            kw = _dec(req.get("k", {"d": []}), handles.__getitem__)
+            result = obj(*args, **kw)
+        elif op == "getattr":
+            result = getattr(obj, args[0])
+        else:
+            result = _OPS[op](obj, *args)
+    except BaseException as e:
+        return _exc_reply(e)
+    try:
+        reply = {"v": _enc(result, grow)}
+    except _NotPlain as e:
+        return {"np": str(e)}
+    except RecursionError:
+        return {"np": f"returned data nested too deeply; {PLAIN}"}
+    if op == "call":  # arguments changed in place travel back
+        changed = {}
+        for i, a in enumerate(args):
+            if type(a) in (list, dict, set):
+                try:
+                    changed[str(i)] = _enc(a, None)
+                except (_NotPlain, RecursionError):
+                    pass
+        if changed:
+            reply["a"] = changed
+    return reply
+
+
+# -- the grader (G): never runs submitted code -------------------------------------
+
+
+class _Tainted(BaseException):
+    """Raised in a test when the submission broke the rules; no test catches it."""
+
+
+class _Link:
+    """G's end of the call pipes, for one test at a time."""
+
+    def __init__(self, wr, rd, live):
+        self.wr, self.rd, self.live = wr, rd, live
+        self.up = False  # a test fork of C is answering
+        self.taint = None
+        self.broken = False
+        self._sent_args = ()
+
+    def recv(self):
+        msg = read_frame(self.rd)
+        if msg is None:
+            self.up = False
+            raise self._bad("your program's process ended during the tests")
+        if not isinstance(msg, dict):
+            raise self._bad("your program's process broke the call protocol")
+        return msg
+
+    def _bad(self, why):
+        if self.taint is None:
+            self.taint = why
+        return _Tainted(why)
+
+    def ask(self, req):
+        if not self.up:
+            raise self._bad(self.taint or "your program's process is gone")
+        write_frame(self.wr, req)
+        msg = self.recv()
+        if "ended" in msg:
+            self.up = False
+            raise self._bad(f"your program's process {msg['ended']} during a call")
+        if "np" in msg:
+            raise self._bad(str(msg["np"])[:TRACE_CHARS])
+        if "e" in msg:
+            raise self._rebuild(msg)
+        if "v" not in msg:
+            raise self._bad("your program's process broke the call protocol")
+        try:
+            value = self.dec(msg["v"])
+        except (_NotPlain, ValueError, TypeError, RecursionError) as e:
+            why = f"your program sent back something that is not plain data ({e})"
+            raise self._bad(why) from None
+        if type(msg.get("a")) is dict:
+            self._update_args(req, msg["a"])
+        return value
+
+    def dec(self, v):
+        return _dec(v, (lambda i: _Remote(self, i)) if self.live else None)
+
+    def _rebuild(self, msg):
+        name = msg.get("e")
+        cls = getattr(builtins, name, None) if type(name) is str else None
+        if not (isinstance(cls, type) and issubclass(cls, Exception)):
+            return self._bad(f"your program exited during a call ({str(msg.get('m'))[:200]})")
+        e = cls(str(msg.get("m")))
+        e.agentgym_trace = str(msg.get("tb") or "")[-TRACE_CHARS:]
+        return e
+
+    def _update_args(self, req, changed):
+        args = self._sent_args
+        for k, v in changed.items():
+            try:
+                a = args[int(k)]
+                new = self.dec(v)
+            except (ValueError, IndexError, TypeError, _NotPlain, RecursionError):
+                continue
+            if type(a) is type(new) is list:
+                a[:] = new
+            elif type(a) is type(new) and type(a) in (dict, set):
+                a.clear()
+                a.update(new)
+
+
+def _enc_arg(x, depth=0):
+    """G side: an argument for the submission (plain data or one of its handles)."""
+    if type(x) is _Remote:
+        return {"h": x._h}
+    t = type(x)
+    if x is None or t in (bool, int, float, str):
+        return x if t is not int or x.bit_length() < BIG_INT_BITS else {"i": format(x, "x")}
+    if depth > MAX_DEPTH:
+        raise TypeError("argument nested too deeply for the sandbox")
+    d = depth + 1
+    if t is list:
+        return [_enc_arg(v, d) for v in x]
+    if t is tuple:
+        return {"t": [_enc_arg(v, d) for v in x]}
+    if t is dict:
+        return {"d": [[_enc_arg(k, d), _enc_arg(v, d)] for k, v in x.items()]}
+    if t is set or t is frozenset:
+        return {"s" if t is set else "z": [_enc_arg(v, d) for v in x]}
+    if t is bytes:
+        return {"b": base64.b64encode(x).decode()}
+    if t is complex:
+        return {"c": [x.real, x.imag]}
+    raise TypeError(
+        f"the test passed a {t.__name__} to the submission; only plain data and objects "
+        "the submission returned can cross into its process"
+    )
+
+
+class _Remote:
+    """A function, class or (for tasks with live objects) object in the submission."""
+
+    __slots__ = ("_link", "_h")
+
+    def __init__(self, link, h):
+        object.__setattr__(self, "_link", link)
+        object.__setattr__(self, "_h", h)
+
+    def _do(self, op, *args, **kw):
+        link = self._link
+        req = {"op": op, "h": self._h, "a": [_enc_arg(a) for a in args]}
+        if op == "call":
+            req["k"] = {"d": [[k, _enc_arg(v)] for k, v in kw.items()]}
+        link._sent_args = args
+        return link.ask(req)
+
+    def __call__(self, *args, **kw):
+        return self._do("call", *args, **kw)
+
+    def __getattr__(self, name):
+        return self._do("getattr", name)
+
+    def __len__(self):
+        return self._do("len")
+
+    def __iter__(self):
+        return iter(self._do("iter"))
+
+    def __contains__(self, k):
+        return self._do("contains", k)
+
+    def __getitem__(self, k):
+        return self._do("getitem", k)
+
+    def __setitem__(self, k, v):
+        self._do("setitem", k, v)
+
+    def __delitem__(self, k):
+        self._do("delitem", k)
+
+    def __str__(self):
+        return self._do("str")
+
+    def __repr__(self):
+        return f"<object of the submission #{self._h}>"
+
+    def _refuse(self, *a):
+        raise self._link._bad(
+            "a test compared or tested the truth of an object of the submission itself; "
+            "only plain values it returns can be compared"
+        )
+
+    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __abs__ = __neg__ = _refuse
+    __int__ = __float__ = __index__ = _refuse
+
+
+def _grader(req, state, fds):
+    """Body of G: read the tests, grade each through the link, report; never returns."""
+    cmd_w, rep_r, verdict_w, tests_r = fds
+    chunks = []
+    while True:
+        c = os.read(tests_r, 1 << 20)
+        if not c:
+            break
+        chunks.append(c)
+    os.close(tests_r)
+    tests = json.loads(b"".join(chunks).decode("utf-8"))
+    link = _Link(cmd_w, rep_r, bool(req.get("live")))
+    try:
+        loaded = link.recv()
+        failure = None if loaded.get("loaded") is True else str(loaded.get("error"))[-TRACE_CHARS:]
+        if loaded.get("oom") is True:
+            os.write(verdict_w, b'{"oom": true}\n')
+    except _Tainted:
+        failure = "your program's process ended before the tests could run"
+    for name, src, names in tests:
+        if failure is not None:
+            msg = {"name": name, "passed": False, "error": "solution failed:\n" + failure}
+        else:
+            msg = _grade_one(link, name, src, names)
+            if link.broken:
+                failure = "your program's process broke the call protocol"
+        os.write(verdict_w, (json.dumps({"test": msg}) + "\n").encode())
+    try:
+        write_frame(cmd_w, {"op": "quit"})
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def _grade_one(link, name, src, names):
+    """Run one test snippet in G against remote handles; returns its verdict."""
+    link.taint = None
+    error = None
+    try:
+        write_frame(link.wr, {"op": "test", "names": names})
+        link.up = True
+        first = link.recv()
+        if "ended" in first:
+            link.up = False
+            raise link._bad(f"your program's process {first['ended']} before the test began")
+        scope = {"__name__": "__agentgym_test__", "__builtins__": builtins}
+        for k, v in dict(first.get("g") or {}).items():
+            if k in names:
+                scope[k] = _bind(link, k, v)
+        _register_source(f"<test:{name}>", src)
+        exec(compile(src, f"<test:{name}>", "exec"), scope)
+    except _Tainted:
+        pass
+    except OSError as e:
+        if link.taint is None:
+            link.taint = f"your program's process is gone ({e})"
+        link.up = False
+    except SystemExit as e:
+        error = f"test exited early (SystemExit {e.code!r})"
+    except BaseException as e:
+        error = getattr(e, "agentgym_trace", None) or _format_exc(e)
+        if getattr(e, "agentgym_trace", None):
+            error = f"{error.rstrip()}\n(raised by your code, called from the test)"
+    _finish_test(link)
+    if link.taint is not None:
+        error = link.taint
+    return {"name": name, "passed": error is None, "error": error}
+
+
+def _bind(link, name, v):
+    if type(v) is dict and set(v) == {"np"}:
+        return _Poison(link, str(v["np"]))
+    if type(v) is dict and set(v) == {"h"} and type(v["h"]) is int:
+        return _Remote(link, v["h"])
+    try:
+        return link.dec(v)
+    except (_NotPlain, ValueError, TypeError, RecursionError) as e:
+        return _Poison(link, f"`{name}` is not plain data ({e})")
+
+
+class _Poison:
+    """Stands for a name whose value could not cross; any use fails the test."""
+
+    def __init__(self, link, why):
+        self._link, self._why = link, why
+
+    def __getattr__(self, name):
+        raise self._link._bad(self._why)
+
+    def _fail(self, *a, **k):
+        raise self._link._bad(self._why)
+
+    __call__ = __bool__ = __eq__ = __ne__ = __len__ = __iter__ = __hash__ = _fail
+    __lt__ = __le__ = __gt__ = __ge__ = __getitem__ = __contains__ = __abs__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __int__ = __float__ = __index__ = _fail
+
+
+def _finish_test(link):
+    """Tell the test's fork to end and wait until C says it has."""
+    if not link.up:
+        return
+    try:
+        write_frame(link.wr, {"op": "end"})
+        for _ in range(64):
+            msg = read_frame(link.rd)
+            if msg is None:
+                break
+            if isinstance(msg, dict) and "ended" in msg:
+                link.up = False
+                return
+    except (OSError, ValueError, EOFError):
+        pass
+    link.up = False
+    link.broken = True
+    if link.taint is None:
+        link.taint = "your program's process broke the call protocol"
+
+
+# -- the agent's side of a graded run -----------------------------------------------
+
+
+def _grader_uid(state):
+    """G's uid: a neighbour of the task uid when we can switch, else our own."""
+    return state["uid"] + 1 if state["uid"] > 0 and os.geteuid() == 0 else -1
+
+
+def _place(pairs, keep_from):
+    """dup2 each (fd, target) without clobbering a source; close every other fd."""
+    high = [(fcntl.fcntl(fd, fcntl.F_DUPFD, 256), target) for fd, target in pairs]
+    for fd, target in high:
+        os.dup2(fd, target)
+    wanted = {t for _, t in pairs}
+    for fd in range(keep_from):
+        if fd not in wanted:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    os.closerange(keep_from, 1 << 16)
+
+
+def _fork_grader(req, state, fds):
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        _place([(null, 0), (null, 1), (null, 2)] + [(fd, 3 + i) for i, fd in enumerate(fds)], 7)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _enter_jail(state, req["limits"], state["env"], uid=_grader_uid(state), cwd="/")
+        _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no /proc/<G>/fd or mem for anyone
+        sys.path[:] = [p for p in sys.path if p and not p.startswith(state["workspace"])]
+        _grader(req, state, (3, 4, 5, 6))
+    except BaseException as e:
+        _bail(f"grader set-up failed: {e!r}")
+    os._exit(125)
+
+
+def _fork_candidate(req, state, fds):
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    try:
+        os.setsid()
+        # stdin, stdout, stderr, then the call pipes on 4 and 5 (3 stays closed)
+        _place(list(zip(fds, (0, 1, 2, 4, 5), strict=True)), 6)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _enter_jail(state, req["limits"], state["env"])
+        _candidate(req, state, 4, 5)
+    except BaseException as e:
+        _bail(f"task set-up failed: {e!r}")
+    os._exit(125)
+
+
+def _forward_frame(src, dst):
+    """Copy one frame from ``src`` to ``dst`` through one buffer, zeroed afterwards.
+
+    This is how the tests reach G: read after C was forked and never kept in the
+    agent, so no later fork of the agent finds them in its memory either.
+    """
+    head = _read_exact(src, 4)
+    if head is None:
+        raise EOFError("no tests frame")
+    (n,) = struct.unpack(">I", head)
+    buf = bytearray(n)
+    view = memoryview(buf)
+    try:
+        got = 0
+        while got < n:
+            k = os.readv(src, [view[got:]])
+            if k == 0:
+                raise EOFError("truncated tests frame")
+            got += k
+        try:
+            sent = 0
+            while sent < n:
+                sent += os.write(dst, view[sent:])
+        except OSError:
+            pass
+    finally:
+        view[:] = bytes(n)
+        view.release()
+
+
+def run_grading(req, state):
+    """Fork G and C, hand the tests to G, supervise; returns the response dict."""
+    limits = req["limits"]
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    cmd_r, cmd_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    vrd_r, vrd_w = os.pipe()
+    tst_r, tst_w = os.pipe()
+    oom_before = _oom_kills()
+    t0 = time.monotonic()
+    grader = _fork_grader(req, state, (cmd_w, rep_r, vrd_w, tst_r))
+    cand = _fork_candidate(req, state, (in_r, out_w, err_w, cmd_r, rep_w))
+    for fd in (in_r, in_w, out_w, err_w, cmd_r, cmd_w, rep_r, rep_w, vrd_w, tst_r):
+        os.close(fd)
+    try:
+        _forward_frame(state["proto_in"], tst_w)
+    finally:
+        os.close(tst_w)
+    cap = int(limits["output_bytes"])
+    sinks = (_Sink(cap), _Sink(cap))
+    verdicts = _Sink(1 << 24)
+    deadline = t0 + float(limits["wall_time_s"])
+    fds = (out_r, err_r, vrd_r)
+    g_status, timed_out, still_open = _pump(fds, grader, deadline, sinks, verdicts)
+    duration = time.monotonic() - t0
+    if g_status is None:
+        os.kill(grader, signal.SIGKILL)
+        os.waitpid(grader, 0)
+    c_status = _wait_briefly(cand, 0.2)
+    _kill_leftovers(state, cand, wipe=bool(req.get("reset")))
+    for fd in list(still_open):
+        while select.select([fd], [], [], 0.05)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            still_open[fd].add(chunk)
+    for fd in (out_r, err_r, vrd_r):
+        os.close(fd)
+    return _response(c_status, timed_out, duration, sinks, verdicts, oom_before)
+
+
+def _wait_briefly(pid, seconds):
+    """The exit status of ``pid`` if it ends within ``seconds``; else kill it."""
+    end = time.monotonic() + seconds
+    while True:
+        done, st = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return st
+        if time.monotonic() > end:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                os.kill(pid, signal.SIGKILL)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.001)
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -663,7 +1284,7 @@ def handle(req, state):
     """Serve one request."""
     op = req.get("op")
     if op == "exec":
-        return run_task(req, state)
+        return run_grading(req, state) if req.get("kind") == "grade" else run_task(req, state)
     if op == "put":
         return _as_task_user(state, _put(req["path"], req["data"]))
     if op == "get":
@@ -715,6 +1336,7 @@ def main(argv=None):
     """Agent entry point."""
     state, serve = _prepare(sys.argv[1:] if argv is None else argv)
     proto_in, proto_out = os.dup(0), os.dup(1)
+    state["proto_in"] = proto_in
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
@@ -729,6 +1351,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     try:  # if whoever started us dies, clean up and go
         _libc().prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        # code running as our uid (no uid switch) cannot open our fds or memory
+        _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass
     try:

@@ -49,8 +49,8 @@ def alloc_uid() -> int:
 class Channel(Protocol):
     """A live connection to one agent."""
 
-    def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request and wait for its response."""
+    def request(self, req: dict[str, Any], timeout: float, tail: bytes = b"") -> dict[str, Any]:
+        """Send one request (then ``tail``, raw frames) and wait for its response."""
         ...
 
     def alive(self) -> bool:
@@ -86,11 +86,11 @@ class PipeChannel:
         """Whether the agent process is still running."""
         return self.proc.poll() is None
 
-    def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def request(self, req: dict[str, Any], timeout: float, tail: bytes = b"") -> dict[str, Any]:
         """Send ``req`` and read the response, raising SandboxError if the agent dies."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
-            self.proc.stdin.write(encode_frame(req))
+            self.proc.stdin.write(encode_frame(req) + tail)
             self.proc.stdin.flush()
         except OSError as e:
             raise self._died("while sending a request") from e

@@ -10,6 +10,7 @@ from typing import Any
 
 from agentgym.errors import ConfigError, SandboxError
 from agentgym.sandbox._host import Channel
+from agentgym.sandbox.grading import tests_frame
 from agentgym.sandbox.types import ExecResult, Limits, TestOutcome, TestReport
 
 # Seconds the host waits beyond the run's own wall limit before it declares the
@@ -45,14 +46,14 @@ class AgentSandbox(ABC):
         """Free backend resources (workspace, container) on close."""
 
     # -- plumbing -------------------------------------------------------------------
-    def _call(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _call(self, req: dict[str, Any], timeout: float, tail: bytes = b"") -> dict[str, Any]:
         with self._lock:
             if self._closed:
                 raise SandboxError(f"this {self.backend} sandbox is closed; create a new one")
             if not self.persistent:
                 ch = self._start_agent(serve=False)
                 try:
-                    return ch.request(req, timeout)
+                    return ch.request(req, timeout, tail)
                 finally:
                     ch.close()
             if self._channel is None or not self._channel.alive():
@@ -60,7 +61,7 @@ class AgentSandbox(ABC):
                     self._channel.close()
                 self._channel = self._start_agent(serve=True)
             try:
-                return self._channel.request(req, timeout)
+                return self._channel.request(req, timeout, tail)
             except SandboxError:
                 self._channel.close()
                 self._channel = None
@@ -90,6 +91,7 @@ class AgentSandbox(ABC):
         code: str,
         limits: Limits | None,
         stdin: str | None = None,
+        tail: bytes = b"",
         **extra: Any,
     ) -> tuple[ExecResult, list[dict[str, Any]]]:
         if not isinstance(code, str):
@@ -97,7 +99,7 @@ class AgentSandbox(ABC):
         lim = self._limits(limits)
         req = {"op": "exec", "kind": kind, "code": code, "stdin": stdin, "limits": lim.to_dict()}
         req.update(extra)
-        resp = self._call(req, lim.wall_time_s + CONTROL_GRACE_S)
+        resp = self._call(req, lim.wall_time_s + CONTROL_GRACE_S, tail)
         if "exit_code" not in resp:
             raise SandboxError(f"{self.backend} sandbox agent failed: {resp.get('error', resp)}")
         result = ExecResult(
@@ -137,13 +139,39 @@ class AgentSandbox(ABC):
         return self._exec("shell", command, limits)[0]
 
     def run_tests(
-        self, code: str, tests: Mapping[str, str], *, limits: Limits | None = None
+        self,
+        code: str,
+        tests: Mapping[str, str],
+        *,
+        limits: Limits | None = None,
+        setup: str = "",
+        live_objects: bool = False,
     ) -> TestReport:
-        """Run ``code`` once, then every test snippet in a fork of the resulting globals.
+        """Grade ``code`` with test snippets, out of the code's reach.
 
-        A test passes when its snippet runs to the end without raising. A syntax
-        error or exception in ``code`` fails every test with that error. Tests
-        that did not report (time or memory ran out) fail with the reason.
+        ``setup`` then ``code`` run once in the submission's process. Each test
+        snippet runs in a separate grader process that never runs submitted code;
+        the names a snippet uses without binding them (``f`` in ``assert f(2) ==
+        4``) come from the submission: its functions and classes are called in a
+        fresh fork of the loaded program, one per test, and what they return
+        crosses back only as plain data (exact ``None``, ``bool``, ``int``,
+        ``float``, ``complex``, ``str``, ``bytes`` and lists, tuples, dicts and
+        sets of these). A test passes when its snippet runs to the end in the
+        grader. Exceptions the code raises reach the test as their nearest
+        builtin class (``except ValueError`` works); a non-plain result, an exit
+        or a crash of the code fails the test with a message.
+
+        Args:
+            code: The submission's source.
+            tests: Test name -> Python snippet.
+            limits: Limits for the whole run (defaults to the sandbox's).
+            setup: Source run before ``code`` in the submission's process (e.g.
+                helpers the task's prompt defines).
+            live_objects: Let calls return objects that stay in the submission's
+                process (stateful-class tasks); the test gets a handle whose
+                methods, items, ``len``, ``iter``, ``in`` and ``str`` are
+                answered by the submission, while comparing or truth-testing the
+                handle itself fails the test.
 
         Example:
             >>> code, tests = "def f(x): return 2*x", {"t1": "assert f(2) == 4"}
@@ -151,12 +179,10 @@ class AgentSandbox(ABC):
             >>> rep.all_passed  # doctest: +SKIP
             True
         """
-        result, raw = self._exec("tests", code, limits, tests=self._test_items(tests))
+        result, raw = self._exec(
+            "grade", code, limits, tail=tests_frame(tests), setup=setup, live=live_objects
+        )
         return self._report(tests, result, raw)
-
-    @staticmethod
-    def _test_items(tests: Mapping[str, str]) -> list[list[str]]:
-        return [[str(k), str(v)] for k, v in tests.items()]
 
     @staticmethod
     def _report(

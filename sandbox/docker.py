@@ -102,10 +102,10 @@ class DockerChannel:
             self._dead = True
         return not self._dead
 
-    def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request frame and read the response frame."""
+    def request(self, req: dict[str, Any], timeout: float, tail: bytes = b"") -> dict[str, Any]:
+        """Send one request frame (then ``tail``) and read the response frame."""
         try:
-            self.raw.sendall(encode_frame(req))
+            self.raw.sendall(encode_frame(req) + tail)
         except OSError as e:
             raise self._died("while sending a request") from e
         deadline = time.monotonic() + timeout

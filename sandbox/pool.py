@@ -11,6 +11,7 @@ from typing import Any
 
 from agentgym.errors import ConfigError, SandboxError
 from agentgym.sandbox.base import AgentSandbox
+from agentgym.sandbox.grading import tests_frame
 from agentgym.sandbox.types import ExecResult, Limits, TestReport
 
 
@@ -156,10 +157,18 @@ class SandboxPool:
         return self._oneshot("shell", command, limits)[0]
 
     def run_tests(
-        self, code: str, tests: Mapping[str, str], *, limits: Limits | None = None
+        self,
+        code: str,
+        tests: Mapping[str, str],
+        *,
+        limits: Limits | None = None,
+        setup: str = "",
+        live_objects: bool = False,
     ) -> TestReport:
-        """Run code and tests in a clean worker; see :meth:`AgentSandbox.run_tests`."""
-        result, raw = self._oneshot("tests", code, limits, tests=AgentSandbox._test_items(tests))
+        """Grade code in a clean worker; see :meth:`AgentSandbox.run_tests`."""
+        result, raw = self._oneshot(
+            "grade", code, limits, tail=tests_frame(tests), setup=setup, live=live_objects
+        )
         return AgentSandbox._report(tests, result, raw)
 
     def put_file(self, path: str, data: bytes | str) -> None:

@@ -179,9 +179,15 @@ class Sandbox(Protocol):
         ...
 
     def run_tests(
-        self, code: str, tests: Mapping[str, str], *, limits: Limits | None = None
+        self,
+        code: str,
+        tests: Mapping[str, str],
+        *,
+        limits: Limits | None = None,
+        setup: str = "",
+        live_objects: bool = False,
     ) -> TestReport:
-        """Run ``code`` once, then each test snippet against a copy of its globals."""
+        """Grade ``code`` with test snippets run by a grader the code cannot reach."""
         ...
 
     def close(self) -> None:

@@ -126,10 +126,14 @@ def test_split_replays_state_but_not_earlier_failures():
     )
     sb = get_sandbox("local")
     try:
-        rep = sb.run_tests(code, tests)
+        rep = sb.run_tests(code, tests, live_objects=True)
+        plain_only = sb.run_tests(code, tests)
     finally:
         sb.close()
     assert [o.passed for o in rep.outcomes] == [False, True, True, True]
+    # without live objects an instance cannot cross to the grader: a clear failure
+    assert not any(o.passed for o in plain_only.outcomes)
+    assert "returned an object of type Acc; expected plain data" in plain_only.outcomes[1].error
 
 
 def test_prompt_helpers_are_available_to_tests(env):
@@ -292,7 +296,7 @@ def test_sandbox_failure_is_an_infra_error_not_a_reward():
 class _DownSandbox:
     backend = "down"
 
-    def run_tests(self, code, tests, *, limits=None):
+    def run_tests(self, code, tests, *, limits=None, setup="", live_objects=False):
         raise SandboxUnavailable("docker daemon is not running; start it")
 
     def close(self):
