@@ -41,24 +41,34 @@ MAX_FRAME = 1 << 30
 DRAIN_S = 0.25
 TRACE_CHARS = 2000
 MARKER = "\n...[agentgym: output truncated, {n} more bytes dropped]\n"
+MAX_REPLY = 1 << 28  # bytes of one reply from the submission's process
+
+# Bound now: the submission's process runs our call loop after its own code, which
+# may have patched these modules. (A patch can still break that loop, and so only
+# fail its own tests; the verdict never depends on it.)
+_exit, _fork, _waitpid = os._exit, os.fork, os.waitpid
+_read, _write = os.read, os.write
+_dumps, _loads = json.dumps, json.loads
 
 
-def read_frame(fd):
+def read_frame(fd, max_size=MAX_FRAME):
     """Read one frame; None on clean EOF."""
     head = _read_exact(fd, 4)
     if head is None:
         return None
-    (n,) = struct.unpack(">I", head)
+    n = int.from_bytes(head, "big")
+    if n > max_size:
+        raise ValueError(f"frame of {n} bytes is over the limit")
     body = _read_exact(fd, n)
     if body is None:
         raise EOFError("truncated frame")
-    return json.loads(body.decode("utf-8"))
+    return _loads(body.decode("utf-8"))
 
 
 def _read_exact(fd, n):
     chunks, got = [], 0
     while got < n:
-        chunk = os.read(fd, min(n - got, 1 << 20))
+        chunk = _read(fd, min(n - got, 1 << 20))
         if not chunk:
             if got:
                 raise EOFError("truncated frame")
@@ -70,10 +80,10 @@ def _read_exact(fd, n):
 
 def write_frame(fd, obj):
     """Write one frame."""
-    body = json.dumps(obj).encode("utf-8")
-    data = struct.pack(">I", len(body)) + body
+    body = _dumps(obj).encode("utf-8")
+    data = len(body).to_bytes(4, "big") + body
     while data:
-        data = data[os.write(fd, data) :]
+        data = data[_write(fd, data) :]
 
 
 # ---------------------------------------------------------------- the jail
@@ -657,13 +667,13 @@ def _candidate(req, state, rd, wr):
     while True:
         msg = read_frame(rd)
         if msg is None or msg.get("op") == "quit":
-            os._exit(0 if failure is None else 1)
+            _exit(0 if failure is None else 1)
         if msg.get("op") != "test" or failure is not None:
             continue
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:
             _serve_test(g, rd, wr, msg, live)
-        _, st = os.waitpid(pid, 0)
+        _, st = _waitpid(pid, 0)
         write_frame(wr, {"ended": _describe_status(st)})
 
 
@@ -708,13 +718,13 @@ def _serve_test(g, rd, wr, msg, live):
             req = read_frame(rd)
             if req is None or req.get("op") == "end":
                 _flush()
-                os._exit(0)
+                _exit(0)
             reply = _answer(req, handles, grow)
             _flush()
             write_frame(wr, reply)
     except BaseException:
         pass
-    os._exit(CALL_FAILED)
+    _exit(CALL_FAILED)
 
 
 def _flush():
@@ -777,7 +787,12 @@ class _Link:
         self._sent_args = ()
 
     def recv(self):
-        msg = read_frame(self.rd)
+        try:
+            msg = read_frame(self.rd, MAX_REPLY)
+        except (ValueError, EOFError, RecursionError, MemoryError) as e:
+            self.up = False
+            self.broken = True
+            raise self._bad(f"your program's process broke the call protocol ({e})") from None
         if msg is None:
             self.up = False
             raise self._bad("your program's process ended during the tests")
@@ -1030,13 +1045,13 @@ def _finish_test(link):
     try:
         write_frame(link.wr, {"op": "end"})
         for _ in range(64):
-            msg = read_frame(link.rd)
+            msg = read_frame(link.rd, MAX_REPLY)
             if msg is None:
                 break
             if isinstance(msg, dict) and "ended" in msg:
                 link.up = False
                 return
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, RecursionError, MemoryError):
         pass
     link.up = False
     link.broken = True

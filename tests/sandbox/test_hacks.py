@@ -1,0 +1,72 @@
+"""The reward-hack battery on every backend: each hack scores 0 tests, the reference all."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentgym.sandbox import SandboxPool
+from agentgym.sandbox.hacks import HACKS, Hack, make_task, run_battery
+
+from .conftest import TEST_LIMITS, require
+
+KINDS = sorted({h.kind for h in HACKS})
+REQUIRED_KINDS = {
+    "forged-verdict",
+    "patched-harness",
+    "fake-values",
+    "exits",
+    "hooks",
+    "frame-walking",
+    "test-source",
+    "grader-files",
+    "zero-tests",
+    "output",
+}
+
+
+@pytest.fixture(scope="module", params=["bwrap", "docker", "local"])
+def warm(request):
+    """A one-worker warm pool per backend: calls share one long-lived agent."""
+    require(request.param)
+    lim = {**TEST_LIMITS, "memory_mb": 512, "output_bytes": 65536}
+    with pytest.warns(UserWarning) if request.param == "local" else _nothing():
+        pool = SandboxPool(request.param, size=1, **lim)
+    yield pool
+    pool.close()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def test_battery_covers_every_class_of_the_issue():
+    assert REQUIRED_KINDS <= set(KINDS)
+    assert len({(h.kind, h.name) for h in HACKS}) == len(HACKS)
+
+
+def test_every_hack_scores_zero(warm):
+    broken = [
+        f"{r.hack.kind}: {r.hack.name}: {r.report.passed}/{r.report.total}"
+        for r in run_battery(warm)
+        if not r.held
+    ]
+    assert broken == []
+
+
+def test_a_solution_that_knows_the_answers_does_pass(warm):
+    """The battery is not vacuous: values returned honestly are believed."""
+    task = make_task(seed=7)
+    table = {}
+    for src in task.tests.values():
+        for line in src.splitlines():
+            if ("mix(" in line or "candidate(" in line) and "==" in line:
+                call, want = line.split("==")
+                args = call[call.index("(") + 1 : call.rindex(")")]
+                table[tuple(int(x) for x in args.split(","))] = int(float(want.strip()))
+    cheat = f"_T = {table!r}\ndef mix(a, b):\n    return _T[(a, b)]\n"
+    (r,) = run_battery(warm, hacks=[Hack("control", "lookup table", cheat)], task=task)
+    assert r.report.all_passed
