@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -391,3 +392,91 @@ def test_registered_and_check_env():
         assert e.step("")[3] is True  # TimeLimit truncates; the env only terminates
     finally:
         e.close()
+
+
+# ------------------------------------------- grading the code cannot reach
+HEFORM = Path(__file__).parent / "data" / "humaneval_form.jsonl"
+
+
+def test_humaneval_form_set_passes_canonical_and_fails_wrong():
+    """Float tolerances, expected exceptions, prompt helpers, candidate passed to helpers."""
+    env = Code(tasks=HEFORM, backend="local")
+    try:
+        assert len(env.tasks) >= 10
+        for i, t in enumerate(env.tasks):
+            env.reset(options={"task": i})
+            *_, info = env.step(fenced(t.prompt + t.extra["wrong_solution"]))
+            assert not info["success"] and info["tests_passed"] < info["tests_total"], t.task_id
+            *_, info = env.step(fenced(t.prompt + t.extra["canonical_solution"]))
+            assert info["success"], (t.task_id, info)
+        # a completion that only defines the entry point still finds the prompt's helpers
+        env.reset(options={"task": "agentgym-heform/unswap_pairs"})
+        *_, info = env.step(fenced("def unswap_pairs(s):\n    return swap_pairs(s)\n"))
+        assert info["success"]
+    finally:
+        env.close()
+
+
+KILLERS = {
+    "itself": "os.kill(os.getpid(), signal.SIGKILL)",
+    "its parent": "os.kill(os.getppid(), signal.SIGKILL)",
+    "its process group": "os.killpg(0, signal.SIGKILL)",
+    "every process it may": "os.kill(-1, signal.SIGKILL)",
+    "the sandbox's init": "os.kill(1, signal.SIGKILL)",
+    "memory": "x = [bytearray(1 << 20) for _ in range(10 ** 6)]",
+    "time": "while True:\n        pass",
+    "processes": "while True:\n        os.fork()",
+}
+
+
+@pytest.mark.parametrize("backend", ["bwrap", "docker", "local"])
+def test_failures_the_agent_causes_are_reward_zero_not_infra_errors(backend):
+    require(backend)
+    env = Code(backend=backend, limits={"wall_time_s": 2, "memory_mb": 256, "max_processes": 16})
+    try:
+        for what, body in KILLERS.items():
+            env.reset(options={"task": RLE})
+            code = f"import os, signal\ndef run_length_encode(s):\n    {body}\n"
+            obs, reward, term, trunc, info = env.step(fenced(code))  # never raises InfraError
+            assert reward == 0.0 and info["tests_passed"] == 0 and not term, (what, info)
+            assert obs[0]["content"].startswith("0/6 tests passed."), (what, obs)
+            *_, info = env.step(fenced(env.task.extra["canonical_solution"]))
+            assert info["success"], (what, "the sandbox still works afterwards")
+    finally:
+        env.close()
+
+
+def _battery_task(hack_task):
+    lines = []
+    for src in hack_task.tests.values():
+        for line in src.splitlines():
+            line = line.strip()
+            if line.startswith("assert"):
+                lines.append("    " + line.replace("mix(", "candidate("))
+    test = "def check(candidate):\n" + "\n".join(lines) + "\n"
+    return {
+        "task_id": "battery/mix",
+        "prompt": "def mix(a, b):\n    '''Secret.'''\n",
+        "entry_point": "mix",
+        "test": test,
+        "canonical_solution": hack_task.reference,
+    }
+
+
+def test_every_hack_earns_outcome_and_tests_zero_in_the_env():
+    from agentgym.sandbox.hacks import HACKS, make_task
+
+    task = _battery_task(make_task())
+    env = Code(backend="local", limits={"wall_time_s": 2})
+    try:
+        env.reset(options={"task": task})
+        assert len(env.task.tests) == 10
+        for hack in HACKS:
+            env.reset(options={"task": task})
+            _, reward, _, _, info = env.step(fenced(hack.code))
+            parts = info["reward_components"]
+            assert parts["outcome"] == 0 and parts["tests"] == 0, hack.name
+        env.reset(options={"task": task})
+        assert env.step(fenced(task["canonical_solution"]))[4]["success"]
+    finally:
+        env.close()
