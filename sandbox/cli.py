@@ -12,6 +12,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from agentgym.errors import AgentGymError, SandboxUnavailable
 
@@ -28,8 +29,20 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     sub = p.add_subparsers(dest="sandbox_command", metavar="{check,run,build-image}")
     sub.required = True
 
-    c = sub.add_parser("check", help="report which backends work here and why not")
+    c = sub.add_parser(
+        "check",
+        help="report which backends work here, and run the reward-hack battery on each",
+    )
     c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.add_argument(
+        "--no-battery", action="store_true", help="only report the backends; skip the battery"
+    )
+    c.add_argument(
+        "--backend",
+        action="append",
+        choices=["bwrap", "docker", "local"],
+        help="run the battery on this backend only (repeatable; default: every working one)",
+    )
     c.set_defaults(func=cmd_check)
 
     r = sub.add_parser("run", help="run a Python file in a sandbox")
@@ -67,12 +80,22 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Print each backend's status; exit 0 when an isolating backend works."""
+    """Print each backend's status and the battery's result per hack class.
+
+    Exit 0 when an isolating backend works and the grader held against every
+    hack on every backend tried; 1 otherwise.
+    """
     from agentgym.sandbox import backend_status, resolve_backend
 
     status = backend_status()
+    ok = status["bwrap"] is None or status["docker"] is None
+    battery: dict[str, dict[str, dict[str, Any]]] = {}
+    if not args.no_battery:
+        for name in args.backend or [b for b, why in status.items() if why is None]:
+            battery[name] = _battery(name)
+    broken = any(c["broken"] for per in battery.values() for c in per.values())
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(json.dumps({"backends": status, "battery": battery}, indent=2))
     else:
         for name, why in status.items():
             note = " (no isolation: development only)" if name == "local" else ""
@@ -80,7 +103,30 @@ def cmd_check(args: argparse.Namespace) -> int:
             if why:
                 print(f"        {why}")
         print(f"auto -> {resolve_backend('auto')}")
-    return 0 if status["bwrap"] is None or status["docker"] is None else 1
+        for name, per in battery.items():
+            for kind, c in per.items():
+                bad = c["broken"]
+                verdict = f"held ({c['cases']} cases)" if not bad else f"BROKEN by {'; '.join(bad)}"
+                print(f"hack battery  {name:7s} {kind:16s} {verdict}")
+    return 0 if ok and not broken else 1
+
+
+def _battery(backend: str) -> dict[str, dict[str, Any]]:
+    """Hack class -> its number of cases and the hacks that scored (none: the grader held)."""
+    from agentgym.sandbox import SandboxPool
+    from agentgym.sandbox.hacks import run_battery
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with SandboxPool(backend, size=1, wall_time_s=5, memory_mb=512) as pool:
+            results = run_battery(pool)
+    per: dict[str, dict[str, Any]] = {}
+    for r in results:
+        c = per.setdefault(r.hack.kind, {"cases": 0, "broken": []})
+        c["cases"] += 1
+        if not r.held:
+            c["broken"].append(f"{r.hack.name} ({r.report.passed}/{r.report.total})")
+    return per
 
 
 def cmd_run(args: argparse.Namespace) -> int:

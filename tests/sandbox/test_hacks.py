@@ -70,3 +70,17 @@ def test_a_solution_that_knows_the_answers_does_pass(warm):
     cheat = f"_T = {table!r}\ndef mix(a, b):\n    return _T[(a, b)]\n"
     (r,) = run_battery(warm, hacks=[Hack("control", "lookup table", cheat)], task=task)
     assert r.report.all_passed
+
+
+def test_sandbox_check_prints_one_line_per_class(monkeypatch, capsys):
+    import agentgym.sandbox.hacks as hacks
+    from agentgym.sandbox.cli import main
+
+    require("local")
+    one_each = list({h.kind: h for h in HACKS if not h.slow}.values())
+    monkeypatch.setattr(hacks, "HACKS", one_each)
+    assert main(["sandbox", "check", "--backend", "local"]) in (0, 1)  # 1: no isolating backend
+    out = capsys.readouterr().out.splitlines()
+    lines = [ln for ln in out if ln.startswith("hack battery  local")]
+    assert len(lines) == len(one_each)
+    assert all(ln.endswith("held (1 cases)") for ln in lines), lines
