@@ -12,26 +12,22 @@ Usage: ``python -I _agent.py --workspace DIR --uid N [--serve]``.
 
 from __future__ import annotations
 
-# Loaded here, once, so that every forked task finds them already imported.
-import atexit  # noqa: F401
-import base64
+# Only what every start needs: a one-shot agent lives for one call. A serving
+# agent preloads the rest (PRELOAD) so that its forks find them imported.
+import binascii
 import builtins
 import ctypes
 import errno
 import fcntl
-import json
-import linecache  # noqa: F401
 import os
 import resource
 import select
-import shutil
 import signal
 import struct
 import sys
-import threading  # noqa: F401
 import time
-import traceback
-import types  # noqa: F401
+
+PRELOAD = ("linecache", "traceback", "threading", "shutil")
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
@@ -48,7 +44,49 @@ MAX_REPLY = 1 << 28  # bytes of one reply from the submission's process
 # fail its own tests; the verdict never depends on it.)
 _exit, _fork, _waitpid = os._exit, os.fork, os.waitpid
 _read, _write = os.read, os.write
-_dumps, _loads = json.dumps, json.loads
+
+
+def _json_codec():
+    """JSON through the C accelerator directly, without ``import json``.
+
+    That import pulls in ``re``, which costs a one-shot agent more than the rest
+    of its start-up.
+    """
+    try:
+        import _json
+
+        class Ctx:
+            strict = True
+            object_hook = object_pairs_hook = None
+            parse_float, parse_int = float, int
+            parse_constant = {"NaN": 1e999 - 1e999, "Infinity": 1e999, "-Infinity": -1e999}.get
+            memo: dict = {}
+
+        scan = _json.make_scanner(Ctx())
+        enc = _json.make_encoder(
+            None, None, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True
+        )
+    except (ImportError, AttributeError, TypeError):
+        import json
+
+        return json.dumps, json.loads
+
+    def dumps(obj):
+        return "".join(enc(obj, 0))
+
+    def loads(s):
+        try:
+            obj, end = scan(s, 0)
+        except StopIteration:
+            raise ValueError("not JSON") from None
+        if end != len(s):
+            raise ValueError("extra data after JSON")
+        return obj
+
+    return dumps, loads
+
+
+_dumps, _loads = _json_codec()
 
 
 def read_frame(fd, max_size=MAX_FRAME):
@@ -89,8 +127,13 @@ def write_frame(fd, obj):
 # ---------------------------------------------------------------- the jail
 
 
+_LIBC = []
+
+
 def _libc():
-    return ctypes.CDLL(None, use_errno=True)
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def _enter_jail(state, limits, task_env, uid=None, cwd=None):
@@ -153,19 +196,27 @@ def _exit_status(e):
 
 def _fresh_main(workspace):
 
-    mod = types.ModuleType("__main__")
+    mod = type(sys)("__main__")
     sys.modules["__main__"] = mod
     sys.argv = ["-c"]
     sys.path.insert(0, workspace)
     return mod.__dict__
 
 
-def _register_source(name, code):
+_SOURCES = {}
 
-    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+
+def _register_source(name, code):
+    """Remember ``code`` for tracebacks (linecache is loaded only when one is shown)."""
+    _SOURCES[name] = code
 
 
 def _format_exc(e, limit_chars=TRACE_CHARS):
+    import linecache
+    import traceback
+
+    for name, code in _SOURCES.items():
+        linecache.cache[name] = (len(code), None, code.splitlines(True), name)
     tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
     text = "".join(traceback.format_exception(type(e), e, tb))
     if len(text) > limit_chars:
@@ -181,9 +232,8 @@ def _finish(rc):
     except BaseException:
         pass
     try:
-        import threading
-
-        threading._shutdown()
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
     except BaseException:
         pass
     for stream in (sys.stdout, sys.stderr):
@@ -274,6 +324,18 @@ def _kill_leftovers(state, pgid, wipe=False):
     With ``wipe``, also empty the workspace and scratch dirs in the same helper.
     """
     dropped = state["uid"] > 0 and os.geteuid() == 0
+    if pgid > 0:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+    _reap()
+    if state.get("subreaper") and _children() == []:
+        # every process a task starts stays our descendant (we are a subreaper), so
+        # no live child means nothing left: skip the scan of /proc
+        if wipe:
+            _wipe_now(state)
+        return
     for _ in range(50):
         if pgid > 0:
             try:
@@ -326,6 +388,18 @@ def _kill_all_then(then):
         return then() if then else None
 
     return fn
+
+
+def _children():
+    """Our live and zombie children from /proc (None when the kernel cannot say)."""
+    out = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                out += [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return None
+    return out
 
 
 def _scan(uid):
@@ -441,6 +515,8 @@ def _feed_stdin(fd, data):
         finally:
             os.close(fd)
 
+    import threading
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
@@ -499,7 +575,7 @@ def _response(exit_status, timed_out, duration, sinks, status, oom_before):
     tests = []
     for line in status.buf.decode("utf-8", "replace").splitlines():
         try:
-            msg = json.loads(line)
+            msg = _loads(line)
         except ValueError:
             continue
         if isinstance(msg, dict):
@@ -566,7 +642,7 @@ def _enc(x, handles, depth=0):
     if t is set or t is frozenset:
         return {"s" if t is set else "z": [_enc(v, handles, d) for v in x]}
     if t is bytes:
-        return {"b": base64.b64encode(x).decode()}
+        return {"b": binascii.b2a_base64(x, newline=False).decode()}
     if t is complex:
         return {"c": [x.real, x.imag]}
     if handles is not None:
@@ -613,7 +689,7 @@ def _dec(v, handle, depth=0):
         if k == "i" and te is str:
             return int(e, 16)
         if k == "b" and te is str:
-            return base64.b64decode(e.encode("ascii"), validate=True)
+            return binascii.a2b_base64(e.encode("ascii"))
         if k == "h" and te is int and handle is not None:
             return handle(e)
     raise _NotPlain("sent data that is not plain")
@@ -874,7 +950,7 @@ def _enc_arg(x, depth=0):
     if t is set or t is frozenset:
         return {"s" if t is set else "z": [_enc_arg(v, d) for v in x]}
     if t is bytes:
-        return {"b": base64.b64encode(x).decode()}
+        return {"b": binascii.b2a_base64(x, newline=False).decode()}
     if t is complex:
         return {"c": [x.real, x.imag]}
     raise TypeError(
@@ -951,7 +1027,7 @@ def _grader(req, state, fds):
             break
         chunks.append(c)
     os.close(tests_r)
-    tests = json.loads(b"".join(chunks).decode("utf-8"))
+    tests = _loads(b"".join(chunks).decode("utf-8"))
     link = _Link(cmd_w, rep_r, bool(req.get("live")))
     try:
         loaded = link.recv()
@@ -967,7 +1043,7 @@ def _grader(req, state, fds):
             msg = _grade_one(link, name, src, names)
             if link.broken:
                 failure = "your program's process broke the call protocol"
-        os.write(verdict_w, (json.dumps({"test": msg}) + "\n").encode())
+        os.write(verdict_w, (_dumps({"test": msg}) + "\n").encode())
     try:
         write_frame(cmd_w, {"op": "quit"})
     except OSError:
@@ -1226,7 +1302,7 @@ def _as_task_user(state, fn):
             out = {"ok": False, "kind": "notfound", "error": str(e)}
         except BaseException as e:
             out = {"ok": False, "kind": "error", "error": f"{type(e).__name__}: {e}"}
-        data = json.dumps(out).encode()
+        data = _dumps(out).encode()
         while data:
             data = data[os.write(w, data) :]
         os._exit(0)
@@ -1240,7 +1316,7 @@ def _as_task_user(state, fn):
     os.close(r)
     os.waitpid(pid, 0)
     try:
-        return json.loads(b"".join(chunks).decode())
+        return _loads(b"".join(chunks).decode())
     except ValueError:
         return {"ok": False, "kind": "error", "error": "file helper died"}
 
@@ -1259,7 +1335,7 @@ def _put(path, data):
             os.makedirs(d, exist_ok=True)
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as f:
-            f.write(base64.b64decode(data))
+            f.write(binascii.a2b_base64(data.encode("ascii")))
         return None
 
     return fn
@@ -1269,7 +1345,7 @@ def _get(path):
     def fn():
         fd = os.open(_safe_rel(path), os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as f:
-            return base64.b64encode(f.read()).decode()
+            return binascii.b2a_base64(f.read(), newline=False).decode()
 
     return fn
 
@@ -1287,7 +1363,7 @@ def _wipe(dirs):
             for name in os.listdir(d):
                 p = os.path.join(d, name)
                 if os.path.isdir(p) and not os.path.islink(p):
-                    shutil.rmtree(p, onerror=onerror)
+                    __import__("shutil").rmtree(p, onerror=onerror)
                 else:
                     os.unlink(p)
         return None
@@ -1329,6 +1405,10 @@ def _prepare(args):
             state["scratch"].append(next(it))
         elif a == "--netns":
             state["can_unshare_net"] = True
+        elif a == "--path":  # started with -S: installed packages, without .pth hooks
+            p = next(it)
+            if p not in sys.path:
+                sys.path.append(p)
         elif a == "--chown":
             uid = state["uid"]
             for d in [state["workspace"]] + state["scratch"]:
@@ -1350,6 +1430,9 @@ def _prepare(args):
 def main(argv=None):
     """Agent entry point."""
     state, serve = _prepare(sys.argv[1:] if argv is None else argv)
+    if serve:
+        for name in PRELOAD:
+            __import__(name)
     proto_in, proto_out = os.dup(0), os.dup(1)
     state["proto_in"] = proto_in
     null = os.open(os.devnull, os.O_RDWR)
@@ -1359,7 +1442,7 @@ def main(argv=None):
     os.environ.clear()
     os.environ.update(state["env"])
     try:
-        _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        state["subreaper"] = _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         pass
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)

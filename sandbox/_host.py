@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import json
 import logging
 import os
+import py_compile
 import secrets
 import select
 import shutil
@@ -16,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +35,54 @@ def encode_frame(obj: Any) -> bytes:
     """Length-prefixed JSON, the agent's wire format."""
     body = json.dumps(obj).encode("utf-8")
     return struct.pack(">I", len(body)) + body
+
+
+AGENT_DIR_PREFIX = "agentgym-agent-"
+
+
+@lru_cache(maxsize=1)
+def agent_program() -> Path:
+    """The agent compiled for this interpreter (a ``.pyc``), or its source if that fails.
+
+    A script is compiled on every start and the agent is big: run as a ``.pyc`` a
+    one-shot agent starts several times faster. The file lives in a private
+    directory of this process, removed at exit.
+    """
+    for old in Path(tempfile.gettempdir()).glob(f"{AGENT_DIR_PREFIX}*"):
+        pid = old.name[len(AGENT_DIR_PREFIX) :].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    d = tempfile.mkdtemp(prefix=f"{AGENT_DIR_PREFIX}{os.getpid()}-")
+    out = Path(d) / "agent.pyc"
+    try:
+        py_compile.compile(
+            str(AGENT_PATH),
+            cfile=str(out),
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+    except (OSError, py_compile.PyCompileError) as e:
+        log.warning("could not compile the sandbox agent (%s); running its source", e)
+        shutil.rmtree(d, ignore_errors=True)
+        return AGENT_PATH
+    atexit.register(shutil.rmtree, d, True)
+    return out
+
+
+def site_path_args() -> list[str]:
+    """``--path DIR`` for each site-packages dir of this interpreter (agents start with -S).
+
+    Without ``site`` the agent starts in a fraction of the time (no ``.pth`` hooks
+    run); code in the sandbox still imports the packages installed here.
+    """
+    import site
+
+    dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    out: list[str] = []
+    for d in dirs:
+        if os.path.isdir(d):
+            out += ["--path", d]
+    return out
 
 
 def alloc_uid() -> int:
@@ -135,13 +186,27 @@ class PipeChannel:
         with contextlib.suppress(OSError, ValueError):
             if self.proc.stdin:
                 self.proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
+        _wait_exit(self.proc, 5.0)
         with contextlib.suppress(OSError, ValueError):
             if self.proc.stdout:
                 self.proc.stdout.close()
         if not keep_log:
             self._err.close()
+
+
+def _wait_exit(proc: subprocess.Popen, timeout: float) -> None:
+    """Reap ``proc`` once it exits, waiting at most ``timeout`` (no polling sleeps)."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        fd = -1
+    if fd >= 0:
+        try:
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=timeout if fd < 0 else 0.5)
 
 
 def _libc() -> ctypes.CDLL:

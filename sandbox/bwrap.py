@@ -10,7 +10,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from agentgym.errors import SandboxUnavailable
-from agentgym.sandbox._host import AGENT_PATH, HostWorkspace, PipeChannel, alloc_uid
+from agentgym.sandbox._host import (
+    HostWorkspace,
+    PipeChannel,
+    agent_program,
+    alloc_uid,
+    site_path_args,
+)
 from agentgym.sandbox.base import AgentSandbox
 from agentgym.sandbox.types import Limits
 
@@ -18,7 +24,7 @@ INSTALL_HINT = (
     "Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
     "bubblewrap) or pick another backend (docker, local)."
 )
-AGENT_IN_SANDBOX = "/opt/agentgym/agent.py"
+AGENT_DIR_IN_SANDBOX = "/opt/agentgym"
 SYSTEM_DIRS = ("/usr", "/etc")
 MERGED_USR = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
@@ -72,8 +78,14 @@ def _ro_tree_args(python_dirs: list[str]) -> list[str]:
     return args + _bind_dirs_args([d for d in python_dirs if not _under(d, PRIVATE_DIRS)])
 
 
+def agent_in_sandbox(agent: Path) -> str:
+    """Where the agent file (source or ``.pyc``) appears inside the sandbox."""
+    return f"{AGENT_DIR_IN_SANDBOX}/agent{agent.suffix}"
+
+
 def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
     """The full bubblewrap command line up to (not including) the program."""
+    agent = agent_program()
     exe = shutil.which("bwrap")
     if exe is None:
         raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}")
@@ -85,7 +97,7 @@ def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
     args += _ro_tree_args(python_dirs)
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--bind", str(workspace.ws), "/workspace", "--bind", str(workspace.tmp), "/tmp"]
-    args += ["--symlink", "/tmp", "/var/tmp", "--ro-bind", str(AGENT_PATH), AGENT_IN_SANDBOX]
+    args += ["--symlink", "/tmp", "/var/tmp", "--ro-bind", str(agent), agent_in_sandbox(agent)]
     in_tmp = [d.replace("/var/tmp", "/tmp", 1) for d in python_dirs if _under(d, PRIVATE_DIRS)]
     args += _bind_dirs_args(in_tmp, mounted=("/tmp",))
     if os.geteuid() == 0:  # the agent keeps just enough to drop to the task uid
@@ -118,7 +130,8 @@ class BwrapSandbox(AgentSandbox):
         self._argv = bwrap_argv(self.workspace, network=limits.network)
 
     def _start_agent(self, serve: bool) -> PipeChannel:
-        argv = self._argv + ["--", sys.executable, "-I", AGENT_IN_SANDBOX]
+        prog = agent_in_sandbox(agent_program())
+        argv = self._argv + ["--", sys.executable, "-I", "-S", prog, *site_path_args()]
         argv += ["--workspace", "/workspace", "--scratch", "/tmp", "--uid", str(self.uid)]
         if serve:
             argv.append("--serve")

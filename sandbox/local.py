@@ -9,7 +9,14 @@ import sys
 import warnings
 from functools import lru_cache
 
-from agentgym.sandbox._host import AGENT_PATH, HostWorkspace, PipeChannel, alloc_uid
+from agentgym.sandbox._host import (
+    AGENT_PATH,
+    HostWorkspace,
+    PipeChannel,
+    agent_program,
+    alloc_uid,
+    site_path_args,
+)
 from agentgym.sandbox.base import AgentSandbox
 from agentgym.sandbox.types import Limits
 
@@ -48,7 +55,11 @@ class LocalSandbox(AgentSandbox):
         self.workspace = HostWorkspace(self.uid, limits.disk_mb)
 
     def _start_agent(self, serve: bool) -> PipeChannel:
-        argv = [self.python, "-I", str(AGENT_PATH), "--workspace", str(self.workspace.ws)]
+        mine = self.python == sys.executable  # else the .pyc may not fit that interpreter
+        prog = agent_program() if mine else AGENT_PATH
+        argv = [self.python, "-I", "-S", str(prog), "--workspace", str(self.workspace.ws)]
+        if mine:
+            argv += site_path_args()
         argv += ["--uid", str(self.uid), "--scratch", str(self.workspace.tmp)]
         if os.geteuid() == 0:
             argv.append("--netns")
