@@ -60,7 +60,7 @@ def _json_codec():
             object_hook = object_pairs_hook = None
             parse_float, parse_int = float, int
             parse_constant = {"NaN": 1e999 - 1e999, "Infinity": 1e999, "-Infinity": -1e999}.get
-            memo: dict = {}
+            memo = {}  # type: ignore[var-annotated]
 
         scan = _json.make_scanner(Ctx())
         enc = _json.make_encoder(
@@ -127,7 +127,7 @@ def write_frame(fd, obj):
 # ---------------------------------------------------------------- the jail
 
 
-_LIBC = []
+_LIBC: list = []
 
 
 def _libc():
@@ -203,7 +203,7 @@ def _fresh_main(workspace):
     return mod.__dict__
 
 
-_SOURCES = {}
+_SOURCES: dict = {}
 
 
 def _register_source(name, code):
