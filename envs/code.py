@@ -322,9 +322,12 @@ class Code(AgentEnv):
     Args:
         tasks: JSONL file of tasks, or a sequence of task mappings; None uses
             the shipped set.
-        backend: sandbox backend for :func:`agentgym.sandbox.get_sandbox`
-            (``"auto"``, ``"bwrap"``, ``"docker"``, ``"local"``) or ``"pool"``
-            (a one-worker warm :class:`~agentgym.sandbox.SandboxPool`).
+        backend: sandbox backend (``"auto"``, ``"bwrap"``, ``"docker"``,
+            ``"local"``; ``"pool"`` is ``"auto"``).
+        warm: Run in the warm pool this process's envs share
+            (:func:`agentgym.sandbox.shared_pool`: a fork per submission, grown
+            to the number of env workers, closed at exit); False starts a fresh
+            sandbox agent for every submission instead.
         limits: :class:`~agentgym.sandbox.Limits` or a mapping of its fields, for
             the whole run of a submission and its tests (default 10 s, 512 MiB).
         sandbox: a sandbox to use instead of creating one (e.g. a pool shared by
@@ -353,6 +356,7 @@ class Code(AgentEnv):
         backend: str = "auto",
         limits: Any = None,
         sandbox: Any = None,
+        warm: bool = True,
         render_mode: str | None = None,
         reward_weights: Mapping[str, float] | None = None,
     ) -> None:
@@ -375,9 +379,10 @@ class Code(AgentEnv):
             raise ConfigError(
                 f"unknown sandbox backend {backend!r}; choose auto, bwrap, docker, local or pool"
             )
-        self.backend = backend
+        self.backend = "auto" if backend == "pool" else backend
+        self.warm = warm
         self._sandbox = sandbox
-        self._owns_sandbox = sandbox is None
+        self._owns_sandbox = sandbox is None and not warm
         self._by_id = {t.task_id: i for i, t in enumerate(self.tasks)}
         self.task: CodeTask | None = None
         self._best = 0
@@ -477,8 +482,10 @@ class Code(AgentEnv):
             import agentgym.sandbox as sb
 
             lim = {k: getattr(self.limits, k) for k in self.limits.__dataclass_fields__}
-            if self.backend == "pool":
-                self._sandbox = sb.SandboxPool("auto", size=1, **lim)
+            if self.warm:
+                self._sandbox = sb.shared_pool(
+                    self.backend, disk_mb=self.limits.disk_mb, network=self.limits.network
+                )
             else:
                 self._sandbox = sb.get_sandbox(self.backend, **lim)
         return self._sandbox

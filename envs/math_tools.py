@@ -399,11 +399,11 @@ class MathTools(ToolEnv):
         Args:
             code: the program; print the values you need.
         """
-        if self._sandbox is None:
-            from agentgym.sandbox import get_sandbox  # lazy: only envs that use Python
+        from agentgym.sandbox import Limits, shared_pool  # lazy: only envs that use Python
 
-            self._sandbox = get_sandbox(self.sandbox_backend, wall_time_s=5, memory_mb=256)
-        r = self._sandbox.run_python(code)
+        if self._sandbox is None:  # the warm pool every env of this process shares
+            self._sandbox = shared_pool(self.sandbox_backend)
+        r = self._sandbox.run_python(code, limits=Limits(wall_time_s=5, memory_mb=256))
         out = r.stdout
         if r.stderr:
             out += ("\n" if out else "") + "stderr:\n" + r.stderr
@@ -416,10 +416,8 @@ class MathTools(ToolEnv):
         return out or "(no output; print the values you need)"
 
     def close(self) -> None:
-        """Close the sandbox, if one was started."""
-        if self._sandbox is not None:
-            self._sandbox.close()
-            self._sandbox = None
+        """Let go of the shared sandbox pool (it is closed when the process exits)."""
+        self._sandbox = None
         super().close()
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from agentgym.catalog import Registry
 from agentgym.errors import SandboxUnavailable
 from agentgym.sandbox.base import AgentSandbox
-from agentgym.sandbox.pool import SandboxPool
+from agentgym.sandbox.pool import SandboxPool, shared_pool
 from agentgym.sandbox.types import ExecResult, Limits, Sandbox, TestOutcome, TestReport
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "SandboxPool",
+    "shared_pool",
     # types
     "Sandbox",
     "Limits",

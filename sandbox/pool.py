@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import queue
@@ -13,6 +14,8 @@ from agentgym.errors import ConfigError, SandboxError
 from agentgym.sandbox.base import AgentSandbox
 from agentgym.sandbox.grading import tests_frame
 from agentgym.sandbox.types import ExecResult, Limits, TestReport
+
+ACQUIRE_TIMEOUT_S = 600.0
 
 
 class SandboxPool:
@@ -33,12 +36,23 @@ class SandboxPool:
         '42\\n'
     """
 
-    def __init__(self, backend: str = "auto", size: int | None = None, **limits: Any) -> None:
+    def __init__(
+        self,
+        backend: str = "auto",
+        size: int | None = None,
+        *,
+        max_size: int | None = None,
+        **limits: Any,
+    ) -> None:
         """Start the workers.
 
         Args:
             backend: ``"auto"``, ``"bwrap"``, ``"docker"`` or ``"local"``.
-            size: Number of workers (default: CPU count, at most 8).
+            size: Workers started now (default: CPU count, at most 8); 0 starts
+                none until the first call.
+            max_size: Grow up to this many workers when every worker is busy
+                (default: ``size``, a fixed pool). A pool shared by threads then
+                ends up as large as the number of threads calling it at once.
             **limits: :class:`Limits` fields, the default for every call.
         """
         from agentgym.sandbox import make_backend, resolve_backend
@@ -46,16 +60,22 @@ class SandboxPool:
         self.limits = Limits.from_kwargs(**limits)
         self.backend = resolve_backend(backend)
         self.size = size if size is not None else min(8, os.cpu_count() or 1)
-        if self.size < 1:
-            raise ConfigError(f"SandboxPool size must be >= 1, got {self.size}")
+        self.max_size = max(self.size, 1) if max_size is None else max_size
+        if self.size < 0 or self.max_size < max(self.size, 1):
+            raise ConfigError(
+                f"SandboxPool needs 0 <= size <= max_size and max_size >= 1; got size="
+                f"{self.size}, max_size={self.max_size}"
+            )
         self._make = lambda: make_backend(self.backend, self.limits, persistent=True)
         self._idle: queue.Queue[AgentSandbox] = queue.Queue()
         self._all: set[AgentSandbox] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._slots = 0  # workers started or starting, idle or busy
         self.replaced = 0
         try:
             for _ in range(self.size):
+                self._slots += 1
                 self._add(self._warm(self._make()))
         except BaseException:
             self.close()
@@ -76,10 +96,38 @@ class SandboxPool:
             self._all.discard(worker)
         worker.close()
 
+    def _grow(self) -> AgentSandbox | None:
+        """A new worker when all are busy and there is room, else None."""
+        with self._lock:
+            if self._slots >= self.max_size:
+                return None
+            self._slots += 1
+        try:
+            worker = self._warm(self._make())
+        except BaseException:
+            with self._lock:
+                self._slots -= 1
+            raise
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
     def _acquire(self) -> AgentSandbox:
         if self._closed:
             raise SandboxError("this SandboxPool is closed; create a new one")
-        worker = self._idle.get()
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            grown = self._grow()
+            if grown is not None:
+                return grown
+            try:
+                worker = self._idle.get(timeout=ACQUIRE_TIMEOUT_S)
+            except queue.Empty:
+                raise SandboxError(
+                    f"no SandboxPool worker came free in {ACQUIRE_TIMEOUT_S:g} s; every "
+                    f"one of its {self.max_size} workers is busy (raise max_size)"
+                ) from None
         if self._closed:
             self._idle.put(worker)
             raise SandboxError("this SandboxPool is closed; create a new one")
@@ -220,3 +268,47 @@ class _DeadWorker(AgentSandbox):
 def make_dead_placeholder(limits: Limits) -> AgentSandbox:
     """A worker slot that is replaced on its next use."""
     return _DeadWorker(limits, persistent=True)
+
+
+# -- the warm pools shared by the envs of a process ------------------------------------
+SHARED_MAX_SIZE = 64
+_shared: dict[tuple[Any, ...], SandboxPool] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pool(
+    backend: str = "auto", *, disk_mb: int | None = None, network: bool = False
+) -> SandboxPool:
+    r"""The warm pool this process's envs share for ``backend`` (created on first use).
+
+    It starts empty and grows by one worker whenever every worker is busy, so it
+    ends up as large as the number of env workers stepping at once (at most
+    :data:`SHARED_MAX_SIZE`); it is closed when the process exits. Pass the
+    limits of each call to its ``run_*`` method: only ``disk_mb`` and
+    ``network`` are fixed per pool.
+
+    Example:
+        >>> pool = shared_pool("auto")  # doctest: +SKIP
+        >>> pool.run_python("print(1)", limits=Limits(wall_time_s=5)).stdout  # doctest: +SKIP
+        '1\n'
+    """
+    from agentgym.sandbox import resolve_backend
+
+    fixed = {"disk_mb": Limits().disk_mb if disk_mb is None else disk_mb, "network": network}
+    key = (os.getpid(), resolve_backend(backend), fixed["disk_mb"], network)
+    with _shared_lock:
+        pool = _shared.get(key)
+        if pool is None or pool._closed:
+            pool = SandboxPool(key[1], size=0, max_size=SHARED_MAX_SIZE, **fixed)
+            _shared[key] = pool
+    return pool
+
+
+@atexit.register
+def close_shared_pools() -> None:
+    """Close every shared pool of this process (runs at exit)."""
+    with _shared_lock:
+        pools = [p for k, p in _shared.items() if k[0] == os.getpid()]
+        _shared.clear()
+    for p in pools:
+        p.close()

@@ -327,13 +327,36 @@ def test_injected_sandbox_is_shared_and_not_closed():
 
 
 def test_env_closes_the_sandbox_it_created():
-    e = Code(backend="local")
+    e = Code(backend="local", warm=False)
     e.reset(options={"task": RLE})
     e.step(fenced("def run_length_encode(s):\n    return s\n"))
     created = e._sandbox
     e.close()
     with pytest.raises(SandboxError, match="closed"):
         created.run_python("print(1)")
+
+
+def test_envs_share_one_warm_pool_grown_to_the_workers_and_closed_at_exit():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agentgym.sandbox import SandboxPool
+    from agentgym.sandbox.pool import close_shared_pools
+
+    envs = [Code(backend="local") for _ in range(3)]
+    solution = fenced(envs[0].tasks[0].extra["canonical_solution"])
+    for e in envs:
+        e.reset(options={"task": RLE})
+    with ThreadPoolExecutor(3) as ex:
+        infos = list(ex.map(lambda e: e.step(solution)[4], envs))
+    assert all(i["success"] for i in infos)
+    (pool,) = {id(e._sandbox): e._sandbox for e in envs}.values()
+    assert isinstance(pool, SandboxPool) and 1 <= len(pool._all) <= 3
+    for e in envs:
+        e.close()
+    assert pool.run_python("print(1)").stdout == "1\n"  # shared: still open
+    close_shared_pools()  # what atexit runs
+    with pytest.raises(SandboxError, match="closed"):
+        pool.run_python("print(1)")
 
 
 @pytest.mark.parametrize("backend", ["bwrap", "pool"])

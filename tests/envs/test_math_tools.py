@@ -235,7 +235,7 @@ def test_sandbox_unavailable_propagates(monkeypatch):
     def unavailable(*args: object, **kwargs: object) -> None:
         raise SandboxUnavailable("no backend works here")
 
-    monkeypatch.setattr(sandbox_pkg, "get_sandbox", unavailable, raising=False)
+    monkeypatch.setattr(sandbox_pkg, "shared_pool", unavailable, raising=False)
     env = MathTools(python_tool=True)
     env.reset(seed=0)
     with pytest.raises(SandboxUnavailable):
