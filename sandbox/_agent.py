@@ -12,6 +12,8 @@ Usage: ``python -I _agent.py --workspace DIR --uid N [--serve]``.
 
 from __future__ import annotations
 
+import _signal as signal  # the C module: `signal` would import enum
+
 # Only what every start needs: a one-shot agent lives for one call. A serving
 # agent preloads the rest (PRELOAD) so that its forks find them imported.
 import binascii
@@ -22,7 +24,6 @@ import fcntl
 import os
 import resource
 import select
-import signal
 import struct
 import sys
 import time
