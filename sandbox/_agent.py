@@ -169,6 +169,15 @@ def _enter_jail(state, limits, task_env, uid=None, cwd=None):
     os.environ.clear()
     os.environ.update(task_env)
     os.umask(0o022)
+    _die_with_parent()
+
+
+def _die_with_parent():
+    """SIGKILL when our parent dies (set after the uid switch, which clears it)."""
+    try:
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _bail(msg):
@@ -319,7 +328,7 @@ def _oom_kills():
     return 0
 
 
-def _kill_leftovers(state, pgid, wipe=False):
+def _kill_leftovers(state, pgid, wipe=False, quiet=False):
     """Kill every process the task left: its group, its uid, our other children.
 
     With ``wipe``, also empty the workspace and scratch dirs in the same helper.
@@ -331,9 +340,10 @@ def _kill_leftovers(state, pgid, wipe=False):
         except OSError:
             pass
     _reap()
-    if state.get("subreaper") and _children() == []:
+    if quiet and state.get("subreaper") and _children() == []:
         # every process a task starts stays our descendant (we are a subreaper), so
-        # no live child means nothing left: skip the scan of /proc
+        # after a task that ended by itself, no live child means nothing is left:
+        # skip the scan of /proc (a task killed mid-fork-bomb gets the full sweep)
         if wipe:
             _wipe_now(state)
         return
@@ -547,13 +557,14 @@ def run_task(req, state):
     deadline = t0 + float(limits["wall_time_s"])
     exit_status, timed_out, still_open = _pump((out_r, err_r, st_r), child, deadline, sinks, status)
     duration = time.monotonic() - t0
+    quiet = exit_status is not None and not timed_out  # it ended by itself
     if exit_status is None:
         try:
             os.killpg(child, signal.SIGKILL)
         except OSError:
             os.kill(child, signal.SIGKILL)
         _, exit_status = os.waitpid(child, 0)
-    _kill_leftovers(state, child, wipe=bool(req.get("reset")))
+    _kill_leftovers(state, child, wipe=bool(req.get("reset")), quiet=quiet)
     for fd in list(still_open):  # after the kill: read what is left, EOF comes now
         while select.select([fd], [], [], 0.2)[0]:
             chunk = os.read(fd, 65536)
@@ -774,6 +785,7 @@ _OPS = {
 
 def _serve_test(g, rd, wr, msg, live):
     """In a fork of the loaded submission: answer one test's calls; never returns."""
+    _die_with_parent()
     handles = []
     grow = handles if live else None  # where non-plain results may go
     try:
@@ -1253,8 +1265,9 @@ def run_grading(req, state):
     if g_status is None:
         os.kill(grader, signal.SIGKILL)
         os.waitpid(grader, 0)
-    c_status = _wait_briefly(cand, 0.2)
-    _kill_leftovers(state, cand, wipe=bool(req.get("reset")))
+    c_status, quiet = _wait_briefly(cand, 0.2)
+    quiet = quiet and g_status is not None and not timed_out
+    _kill_leftovers(state, cand, wipe=bool(req.get("reset")), quiet=quiet)
     for fd in list(still_open):
         while select.select([fd], [], [], 0.05)[0]:
             chunk = os.read(fd, 65536)
@@ -1267,18 +1280,18 @@ def run_grading(req, state):
 
 
 def _wait_briefly(pid, seconds):
-    """The exit status of ``pid`` if it ends within ``seconds``; else kill it."""
+    """``(exit status, ended by itself)``: waits ``seconds`` for ``pid``, then kills it."""
     end = time.monotonic() + seconds
     while True:
         done, st = os.waitpid(pid, os.WNOHANG)
         if done:
-            return st
+            return st, True
         if time.monotonic() > end:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 os.kill(pid, signal.SIGKILL)
-            return os.waitpid(pid, 0)[1]
+            return os.waitpid(pid, 0)[1], False
         time.sleep(0.001)
 
 

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from agentgym.errors import ConfigError, SandboxError
+from agentgym.errors import ConfigError, SandboxError, SandboxTimeout
 from agentgym.sandbox._host import Channel
 from agentgym.sandbox.grading import tests_frame
 from agentgym.sandbox.types import ExecResult, Limits, TestOutcome, TestReport
@@ -16,6 +16,24 @@ from agentgym.sandbox.types import ExecResult, Limits, TestOutcome, TestReport
 # Seconds the host waits beyond the run's own wall limit before it declares the
 # agent itself hung (an infrastructure failure, not a timeout of the code).
 CONTROL_GRACE_S = 15.0
+
+
+def _ended_by_the_code(e: SandboxError) -> dict[str, Any]:
+    """The result of a run whose code killed the sandbox's agent (scored as its failure)."""
+    why = (
+        "agentgym: the sandbox's agent died during this run and a fresh one works, so the "
+        f"code ended it (it runs as the agent's user here): {e}"
+    )
+    return {
+        "stdout": "",
+        "stderr": why,
+        "exit_code": -9,
+        "timed_out": isinstance(e, SandboxTimeout),
+        "oom": False,
+        "duration_s": 0.0,
+        "truncated": False,
+        "tests": [],
+    }
 
 
 class AgentSandbox(ABC):
@@ -99,7 +117,12 @@ class AgentSandbox(ABC):
         lim = self._limits(limits)
         req = {"op": "exec", "kind": kind, "code": code, "stdin": stdin, "limits": lim.to_dict()}
         req.update(extra)
-        resp = self._call(req, lim.wall_time_s + CONTROL_GRACE_S, tail)
+        try:
+            resp = self._call(req, lim.wall_time_s + CONTROL_GRACE_S, tail)
+        except SandboxError as e:
+            if not self._code_could_have(e):
+                raise
+            resp = _ended_by_the_code(e)
         if "exit_code" not in resp:
             raise SandboxError(f"{self.backend} sandbox agent failed: {resp.get('error', resp)}")
         result = ExecResult(
@@ -113,6 +136,21 @@ class AgentSandbox(ABC):
             backend=self.backend,
         )
         return result, list(resp.get("tests", []))
+
+    def _code_could_have(self, e: SandboxError) -> bool:
+        """Whether the code just run is what ended the agent (so it is the code's failure).
+
+        Only where the code runs as the agent's own user (no uid switch: not root)
+        can it signal the agent; then, if a fresh agent starts and answers, the
+        sandbox itself is sound and the code ended it. Elsewhere an agent that died
+        is an infrastructure failure.
+        """
+        if self._closed or getattr(self, "uid", 1) > 0:
+            return False
+        try:
+            return bool(self._call({"op": "ping"}, CONTROL_GRACE_S).get("ok"))
+        except SandboxError:
+            return False
 
     # -- the Sandbox protocol -------------------------------------------------------
     def run_python(

@@ -100,6 +100,7 @@ def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
     args += ["--symlink", "/tmp", "/var/tmp", "--ro-bind", str(agent), agent_in_sandbox(agent)]
     in_tmp = [d.replace("/var/tmp", "/tmp", 1) for d in python_dirs if _under(d, PRIVATE_DIRS)]
     args += _bind_dirs_args(in_tmp, mounted=("/tmp",))
+    args += _hide_agentgym(python_dirs)
     if os.geteuid() == 0:  # the agent keeps just enough to drop to the task uid
         args += ["--cap-drop", "ALL"]
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
@@ -107,6 +108,21 @@ def bwrap_argv(workspace: HostWorkspace, network: bool = False) -> list[str]:
     else:
         args += ["--unshare-user"]
     return args
+
+
+def _hide_agentgym(python_dirs: list[str]) -> list[str]:
+    """An empty tmpfs over agentgym's own files where the sandbox would see them.
+
+    A regular install puts agentgym (its shipped tasks and their tests) inside the
+    interpreter's directories, which the sandbox sees read-only; graded code must
+    not read the expected values there.
+    """
+    here = os.path.realpath(Path(__file__).resolve().parent.parent)
+    if not any(_under(here, (d,)) for d in python_dirs):
+        return []
+    if _under(here, PRIVATE_DIRS):
+        here = here.replace("/var/tmp", "/tmp", 1)
+    return ["--tmpfs", here, "--remount-ro", here]
 
 
 class BwrapSandbox(AgentSandbox):

@@ -84,3 +84,37 @@ def test_sandbox_check_prints_one_line_per_class(monkeypatch, capsys):
     lines = [ln for ln in out if ln.startswith("hack battery  local")]
     assert len(lines) == len(one_each)
     assert all(ln.endswith("held (1 cases)") for ln in lines), lines
+
+
+KILL_THE_AGENT = """
+import os
+def agent_of(pid):
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+def f(x):
+    os.kill(agent_of(os.getppid()), 9)  # our parent is the loaded program; its, the agent
+"""
+
+
+def test_code_that_kills_its_agent_is_scored_zero_where_it_can_reach_it():
+    """Without a uid switch (a host that is not root) the code can signal the agent.
+
+    A run that kills it is the code's failure with a reason, never an infrastructure
+    error, since a fresh agent works; the sandbox goes on working.
+    """
+    import warnings
+
+    from agentgym.sandbox import get_sandbox
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sb = get_sandbox("local", **TEST_LIMITS)
+    sb.uid = -1  # as on a host that is not root: the code runs as the agent's user
+    try:
+        r = sb.run_python("import os\nos.kill(os.getppid(), 9)")
+        assert r.exit_code == -9 and "the code ended it" in r.stderr, r
+        rep = sb.run_tests(KILL_THE_AGENT, {"t1": "assert f(1) == 1", "t2": "assert f(2) == 2"})
+        assert rep.total == 2 and rep.passed == 0, rep
+        assert "exit code -9" in (rep.outcomes[0].error or ""), rep
+        assert sb.run_python("print(1)").stdout == "1\n"
+    finally:
+        sb.close()
