@@ -28,7 +28,7 @@ import struct
 import sys
 import time
 
-PRELOAD = ("linecache", "traceback", "threading", "shutil")
+PRELOAD = ("linecache", "traceback", "shutil")  # not threading: its fork hook costs every fork
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_PDEATHSIG = 1
@@ -139,9 +139,43 @@ def _libc():
 
 def _enter_jail(state, limits, task_env, uid=None, cwd=None):
     """In the forked child: limits, no network, unprivileged uid, clean env."""
-    if not limits.get("network") and os.geteuid() == 0 and state["can_unshare_net"]:
+    _jail_setup(state, task_env, uid, cwd, bool(limits.get("network")))
+    _jail_limits(limits)
+
+
+def _switch_uid(uid):
+    """Become ``uid`` for good (when we are root), still dying with our parent."""
+    if uid > 0 and os.geteuid() == 0:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        _die_with_parent()  # a uid change clears it
+
+
+def _jail_setup(state, task_env, uid=None, cwd=None, network=False, switch=True):
+    """Everything of the jail but the per-call limits: no network, uid, directory, env."""
+    if not network and os.geteuid() == 0 and state["can_unshare_net"]:
         if _libc().unshare(CLONE_NEWNET) != 0:
             os._exit(_bail("could not unshare the network namespace"))
+    if switch:
+        _switch_uid(state["uid"] if uid is None else uid)
+    try:  # make this process the OOM killer's first choice, never the agent
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    os.chdir(state["workspace"] if cwd is None else cwd)
+    os.environ.clear()
+    os.environ.update(task_env)
+    os.umask(0o022)
+    _die_with_parent()
+
+
+def _jail_limits(limits):
+    """The per-call rlimits (lowered only: this may run after the uid switch)."""
     mem = int(limits["memory_mb"]) << 20
     cpu = max(1, int(limits["cpu_time_s"] + 0.999))
     fsize = int(limits["file_size_mb"]) << 20
@@ -154,22 +188,10 @@ def _enter_jail(state, limits, task_env, uid=None, cwd=None):
         (resource.RLIMIT_CORE, (0, 0)),
         (resource.RLIMIT_NOFILE, (256, 256)),
     ):
+        hard = resource.getrlimit(res)[1]
+        if hard != resource.RLIM_INFINITY:
+            val = (min(val[0], hard), min(val[1], hard))
         resource.setrlimit(res, val)
-    uid = state["uid"] if uid is None else uid
-    if uid > 0 and os.geteuid() == 0:
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-    try:  # make this process the OOM killer's first choice, never the agent
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
-    except OSError:
-        pass
-    os.chdir(state["workspace"] if cwd is None else cwd)
-    os.environ.clear()
-    os.environ.update(task_env)
-    os.umask(0o022)
-    _die_with_parent()
 
 
 def _die_with_parent():
@@ -242,8 +264,9 @@ def _finish(rc):
     except BaseException:
         pass
     try:
-        if "threading" in sys.modules:
-            sys.modules["threading"]._shutdown()
+        threading = sys.modules.get("threading")
+        if threading is not None and threading.active_count() > 1:
+            threading._shutdown()  # join the code's non-daemon threads, as Python would
     except BaseException:
         pass
     for stream in (sys.stdout, sys.stderr):
@@ -286,14 +309,80 @@ def _child(req, state, fds, task_env):
         os.closerange(4, 1 << 16)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _enter_jail(state, req["limits"], task_env)
-        if req["kind"] == "shell":
-            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-            os.execve("/bin/sh", ["/bin/sh", "-c", req["code"]], task_env)
-        else:
-            _run_python(req, state, 3)
+        _task_body(req, state, task_env)
     except BaseException as e:
         _bail(f"task set-up failed: {e!r}")
     os._exit(125)
+
+
+def _task_body(req, state, task_env):
+    if req["kind"] == "shell":
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.execve("/bin/sh", ["/bin/sh", "-c", req["code"]], task_env)
+    _run_python(req, state, 3)
+
+
+# A serving agent forks the next task's process ahead of time, once the previous
+# task is cleaned up and answered: jailed but for the per-call limits, it waits
+# for its request on fd 4, so a call costs a pipe write instead of fork and jail.
+# It is a fresh fork of the pristine agent like any other, used for one task only,
+# and takes the task's uid only with its request (no task process lingers).
+
+
+def _spare_fork(state):
+    pipes = [os.pipe() for _ in range(5)]  # stdin, stdout, stderr, status, control
+    pid = os.fork()
+    if pid == 0:
+        try:
+            (in_r, _), (_, out_w), (_, err_w), (_, st_w), (ctl_r, _) = pipes
+            os.setsid()
+            _place([(in_r, 0), (out_w, 1), (err_w, 2), (st_w, 3), (ctl_r, 4)], 5)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _jail_setup(state, state["env"], switch=False)  # no process of the task uid yet
+            req = read_frame(4)
+            if req is None:
+                os._exit(0)
+            os.close(4)
+            _switch_uid(state["uid"])
+            _jail_limits(req["limits"])
+            _task_body(req, state, state["env"])
+        except BaseException as e:
+            _bail(f"task set-up failed: {e!r}")
+        os._exit(125)
+    (in_r, in_w), (out_r, out_w), (err_r, err_w), (st_r, st_w), (ctl_r, ctl_w) = pipes
+    for fd in (in_r, out_w, err_w, st_w, ctl_r):
+        os.close(fd)
+    state["spare"] = {"pid": pid, "fds": (in_w, out_r, err_r, st_r), "ctl": ctl_w}
+
+
+def _drop_spare(state):
+    spare = state.pop("spare", None)
+    if spare is None:
+        return
+    try:
+        os.kill(spare["pid"], signal.SIGKILL)
+        os.waitpid(spare["pid"], 0)
+    except OSError:
+        pass
+    for fd in (*spare["fds"], spare["ctl"]):
+        os.close(fd)
+
+
+def _use_spare(state, req):
+    """Hand ``req`` to the spare process: ``(pid, (in_w, out_r, err_r, st_r))`` or None."""
+    spare = state.get("spare")
+    if spare is None or req["limits"].get("network"):
+        _drop_spare(state)
+        return None
+    state.pop("spare")
+    try:
+        write_frame(spare["ctl"], {k: v for k, v in req.items() if k != "stdin"})
+    except OSError:  # it died: start a task the usual way
+        state["spare"] = spare
+        _drop_spare(state)
+        return None
+    os.close(spare["ctl"])
+    return spare["pid"], spare["fds"]
 
 
 # ---------------------------------------------------------------- the parent side
@@ -536,17 +625,21 @@ def _feed_stdin(fd, data):
 def run_task(req, state):
     """Fork, jail and supervise one task; returns the response dict."""
     limits = req["limits"]
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    st_r, st_w = os.pipe()
     oom_before = _oom_kills()
     t0 = time.monotonic()
-    child = os.fork()
-    if child == 0:
-        _child(req, state, (in_r, out_w, err_w, st_w), state["env"])
-    for fd in (in_r, out_w, err_w, st_w):
-        os.close(fd)
+    ready = _use_spare(state, req)
+    if ready is not None:
+        child, (in_w, out_r, err_r, st_r) = ready
+    else:
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        st_r, st_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            _child(req, state, (in_r, out_w, err_w, st_w), state["env"])
+        for fd in (in_r, out_w, err_w, st_w):
+            os.close(fd)
     stdin = (req.get("stdin") or "").encode("utf-8")
     feeder = _feed_stdin(in_w, stdin) if stdin else None
     if feeder is None:
@@ -1388,6 +1481,8 @@ def _wipe(dirs):
 def handle(req, state):
     """Serve one request."""
     op = req.get("op")
+    if op != "exec" or req.get("kind") not in ("python", "shell"):
+        _drop_spare(state)
     if op == "exec":
         return run_grading(req, state) if req.get("kind") == "grade" else run_task(req, state)
     if op == "put":
@@ -1470,6 +1565,7 @@ def main(argv=None):
     try:
         _serve(state, serve, proto_in, proto_out)
     finally:
+        _drop_spare(state)
         _kill_leftovers(state, 0)
 
 
@@ -1491,6 +1587,8 @@ def _serve(state, serve, proto_in, proto_out):
             break
         if not serve:
             break
+        if req.get("op") == "exec" and req.get("kind") in ("python", "shell"):
+            _spare_fork(state)  # the host is busy with the answer meanwhile
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ class Limits:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict with ``cpu_time_s`` resolved, as sent to the in-sandbox agent."""
-        d = dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # flat: no deepcopy
         d["cpu_time_s"] = self.cpu_time
         return d
 
