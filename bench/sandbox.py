@@ -6,6 +6,8 @@ Prints a table (p50/p95 latency in ms, throughput in runs/s) for a trivial
 snippet and a small unit-test run, per backend and for the warm pool, then the
 ratios the sandbox is held to, each against a baseline timed in this run:
 
+Ratios come from calls alternated side by side, so a change of load hits both.
+
 - ``oneshot_vs_gem``: one-shot bwrap sandbox (``get_sandbox("bwrap")``) p50 over
   GEM's ``run_python`` approach (``bwrap ... python -c`` per call, with the same
   mounts); target <= 1.0.
@@ -96,6 +98,21 @@ def measure(call: Callable[[int], object], n: int, threads: int, warmup: int = 3
     return statistics.median(lat), pct(lat, 0.95), thr
 
 
+def side_by_side(a: Callable[[], object], b: Callable[[], object], n: int) -> tuple:
+    """p50 ms of ``a`` and of ``b``, calls alternated so that a load change hits both."""
+    for _ in range(3):
+        a(), b()
+    ta, tb = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        a()
+        ta.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        b()
+        tb.append((time.perf_counter() - t) * 1000)
+    return statistics.median(ta), statistics.median(tb)
+
+
 def check(r) -> None:
     if not r.ok:
         raise RuntimeError(f"bench run failed: {r}")
@@ -118,8 +135,9 @@ def bench_backend(backend: str, n: int, threads: int) -> list[tuple]:
     return [(backend, "snippet", *snip), (backend, "unit tests", *tests)]
 
 
-def gem_style(n: int, threads: int) -> tuple | None:
-    """GEM's approach: a fresh ``bwrap ... python -c CODE`` per call (same mounts as ours)."""
+def gem_style(n: int) -> tuple | None:
+    """GEM's approach, a fresh ``bwrap ... python -c CODE`` per call (same mounts as ours),
+    side by side with our one-shot bwrap sandbox: ``(gem p50, ours p50)``."""
     if "bwrap" not in available_backends():
         return None
     from agentgym.sandbox._host import HostWorkspace
@@ -127,14 +145,16 @@ def gem_style(n: int, threads: int) -> tuple | None:
 
     ws = HostWorkspace(-1, 64)
     argv = bwrap_argv(ws) + ["--", sys.executable, "-c", SNIPPET]
+    box = get_sandbox("bwrap", wall_time_s=10)
     try:
 
-        def run(_: int) -> None:
+        def run() -> None:
             p = subprocess.run(argv, capture_output=True, timeout=30, check=True)
             assert p.stdout == b"1\n", p
 
-        return measure(run, n, threads)
+        return side_by_side(run, lambda: check(box.run_python(SNIPPET)), n)
     finally:
+        box.close()
         ws.close()
 
 
@@ -163,32 +183,43 @@ def main() -> None:
 
     rows.append(("baseline python -c", "snippet", *measure(base_snip, n, threads)))
     rows.append(("baseline python -c", "unit tests", *measure(base_tests, n, threads)))
-    gem = gem_style(n, threads)
-    if gem is not None:
-        rows.append(("GEM-style bwrap python -c", "snippet", *gem))
+    gem = gem_style(n)
     for backend in available_backends():
         rows += bench_backend(backend, n, threads)
-    rows.append(("bare fork of this process", "fork", *measure(bare_fork, 4 * n, threads)))
 
     old = f"SOLUTION = {SOLUTION!r}\nTESTS = {TESTS!r}\n{OLD_PATH}"
     with SandboxPool("auto", size=threads, wall_time_s=10) as pool:
         name = f"pool ({pool.backend}, {pool.size} workers)"
         snip = measure(lambda i: check(pool.run_python(SNIPPET)), 4 * n, threads)
         rows.append((name, "snippet", *snip))
+        pool_p50, fork_p50 = side_by_side(
+            lambda: check(pool.run_python(SNIPPET)), lambda: bare_fork(0), 4 * n
+        )
         new_grade = measure(lambda i: check_report(pool.run_tests(SOLUTION, TESTS)), n, threads)
         old_grade = measure(lambda i: check(pool.run_python(old)), n, threads)
         rows.append((name, "grade 10 tests, old path", *old_grade))
         rows.append((name, "grade 10 tests, new path", *new_grade))
+        old_p50, new_p50 = side_by_side(
+            lambda: check(pool.run_python(old)),
+            lambda: check_report(pool.run_tests(SOLUTION, TESTS)),
+            n,
+        )
+    fork_alone = measure(bare_fork, 4 * n, 1)[0]
 
     print(f"{'backend':34s} {'workload':25s} {'p50 ms':>8s} {'p95 ms':>8s} {'runs/s':>8s}")
     for name, work, p50, p95, thr in rows:
         print(f"{name:34s} {work:25s} {p50:8.1f} {p95:8.1f} {thr:8.1f}")
-    p50s = {(r[0].split(" (")[0], r[1]): r[2] for r in rows}
+    print("side by side (calls alternated), p50 ms:")
     if gem is not None:
-        print(f"oneshot_vs_gem={p50s[('bwrap', 'snippet')] / gem[0]:.2f}  (target <= 1.0)")
-    fork = p50s[("bare fork of this process", "fork")]
-    print(f"pool_vs_fork={snip[0] / fork:.2f}  (target <= 1.5)")
-    print(f"grading_new_vs_old={new_grade[0] / old_grade[0]:.2f}  (target <= 1.5)")
+        print(f"  GEM-style bwrap python -c {gem[0]:.1f}, one-shot bwrap sandbox {gem[1]:.1f}")
+    print(f"  bare fork of this process {fork_p50:.1f}, warm pool call {pool_p50:.1f}")
+    print(f"  grading 10 tests: old path {old_p50:.1f}, new path {new_p50:.1f}")
+    print(f"bare fork alone (back to back, no pool calls between): {fork_alone:.1f} ms")
+    if gem is not None:
+        print(f"oneshot_vs_gem={gem[1] / gem[0]:.2f}  (target <= 1.0)")
+    print(f"pool_vs_fork={pool_p50 / fork_p50:.2f}  (target <= 1.5)")
+    print(f"pool_vs_fork_alone={snip[0] / fork_alone:.2f}  (pool alone over fork alone)")
+    print(f"grading_new_vs_old={new_p50 / old_p50:.2f}  (target <= 1.5)")
     print(f"pool_p50_speedup={rows[0][2] / snip[0]:.1f}")
 
 
