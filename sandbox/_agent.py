@@ -759,6 +759,14 @@ def _enc(x, handles, depth=0):
 _NATIVE = (type(None), bool, int, float, str)
 
 
+def _is_plain(x):
+    try:
+        _enc(x, None)
+    except (_NotPlain, RecursionError):
+        return False
+    return True
+
+
 def _dec(v, handle, depth=0):
     """G side (and C's reading of arguments): tagged JSON back to exact builtins.
 
@@ -795,7 +803,7 @@ def _dec(v, handle, depth=0):
             return int(e, 16)
         if k == "b" and te is str:
             return binascii.a2b_base64(e.encode("ascii"))
-        if k == "h" and te is int and handle is not None:
+        if k == "h" and te in (int, str) and handle is not None:
             return handle(e)
     raise _NotPlain("sent data that is not plain")
 
@@ -855,7 +863,10 @@ def _candidate(req, state, rd, wr):
         if pid == 0:
             _serve_test(g, rd, wr, msg, live)
         _, st = _waitpid(pid, 0)
-        write_frame(wr, {"ended": _describe_status(st)})
+        try:
+            write_frame(wr, {"ended": _describe_status(st)})
+        except OSError:  # the grader is done and gone
+            _exit(0 if failure is None else 1)
 
 
 def _describe_status(st):
@@ -881,27 +892,22 @@ def _serve_test(g, rd, wr, msg, live):
     _die_with_parent()
     handles = []
     grow = handles if live else None  # where non-plain results may go
+
+    def resolve(ref):
+        """A handle by number, or a global of the program by name."""
+        if type(ref) is int:
+            return handles[ref]
+        if type(ref) is str and ref in g:
+            return g[ref]
+        raise NameError(f"name {ref!r} is not defined")
+
     try:
-        out = {}
-        for name in msg.get("names", []):
-            if name not in g:
-                continue
-            v = g[name]
-            if callable(v):
-                handles.append(v)
-                out[name] = {"h": len(handles) - 1}
-                continue
-            try:
-                out[name] = _enc(v, grow)
-            except (_NotPlain, RecursionError):
-                out[name] = {"np": f"`{name}` is an object of type {type(v).__name__}; {PLAIN}"}
-        write_frame(wr, {"g": out})
         while True:
             req = read_frame(rd)
             if req is None or req.get("op") == "end":
                 _flush()
                 _exit(0)
-            reply = _answer(req, handles, grow)
+            reply = _answer(req, resolve, grow)
             _flush()
             write_frame(wr, reply)
     except BaseException:
@@ -917,14 +923,19 @@ def _flush():
             pass
 
 
-def _answer(req, handles, grow):
+def _answer(req, resolve, grow):
     """Run one remote operation on a handle; the reply is plain data, a handle or an error."""
     try:
-        obj = handles[req["h"]]
-        args = _dec(req.get("a", []), handles.__getitem__)
+        obj = resolve(req["h"])
+        args = _dec(req.get("a", []), resolve)
         op = req["op"]
-        if op == "call":
-            kw = _dec(req.get("k", {"d": []}), handles.__getitem__)
+        if op in ("value", "peek"):  # the object itself, as plain data (never a handle)
+            if op == "peek" and not _is_plain(obj):
+                return {"nv": True}
+            grow = None
+            result = obj
+        elif op == "call":
+            kw = _dec(req.get("k", {"d": []}), resolve)
             result = obj(*args, **kw)
         elif op == "getattr":
             result = getattr(obj, args[0])
@@ -966,7 +977,24 @@ class _Link:
         self.up = False  # a test fork of C is answering
         self.taint = None
         self.broken = False
+        self.ending = False  # an "end" was sent; C's "ended" is still to be read
         self._sent_args = ()
+
+    def begin(self):
+        """Start a test: its fork of the program is made as the request arrives.
+
+        Not waited for: C answers its first call, or says it ended instead.
+        """
+        if self.ending:  # the previous test's fork must be gone first
+            self.ending = False
+            for _ in range(64):
+                if "ended" in self.recv():
+                    break
+            else:
+                self.broken = True
+                raise self._bad("your program's process broke the call protocol")
+        write_frame(self.wr, {"op": "test"})
+        self.up = True
 
     def recv(self):
         try:
@@ -997,6 +1025,8 @@ class _Link:
             raise self._bad(f"your program's process {msg['ended']} during a call")
         if "np" in msg:
             raise self._bad(str(msg["np"])[:TRACE_CHARS])
+        if "nv" in msg:  # a peek at something that is not plain data
+            return _NOVALUE
         if "e" in msg:
             raise self._rebuild(msg)
         if "v" not in msg:
@@ -1065,14 +1095,24 @@ def _enc_arg(x, depth=0):
     )
 
 
+_NOVALUE = object()
+
+
 class _Remote:
-    """A function, class or (for tasks with live objects) object in the submission."""
+    """A name of the submission, or (for tasks with live objects) one of its objects.
 
-    __slots__ = ("_link", "_h")
+    A name whose value is plain data (a constant, a list) is fetched on its first
+    use other than a call and bound as that value in the test's scope; functions,
+    classes and live objects stay in the submission's process and are used there.
+    """
 
-    def __init__(self, link, h):
+    __slots__ = ("_link", "_h", "_scope", "_v")
+
+    def __init__(self, link, h, scope=None):
         object.__setattr__(self, "_link", link)
         object.__setattr__(self, "_h", h)
+        object.__setattr__(self, "_scope", scope)  # the test's globals, for a name
+        object.__setattr__(self, "_v", _NOVALUE)
 
     def _do(self, op, *args, **kw):
         link = self._link
@@ -1082,45 +1122,86 @@ class _Remote:
         link._sent_args = args
         return link.ask(req)
 
+    def _peek(self):
+        """The value of a name of the submission when it is plain data, else _NOVALUE."""
+        if self._scope is not None:
+            v = self._do("peek")
+            if v is not _NOVALUE and self._scope.get(self._h) is self:
+                self._scope[self._h] = v
+            object.__setattr__(self, "_v", v)
+            object.__setattr__(self, "_scope", None)
+        return self._v
+
+    def _local_or(self, local, op, *args):
+        v = self._peek()
+        return local(v) if v is not _NOVALUE else self._do(op, *args)
+
     def __call__(self, *args, **kw):
         return self._do("call", *args, **kw)
 
     def __getattr__(self, name):
-        return self._do("getattr", name)
+        return self._local_or(lambda v: getattr(v, name), "getattr", name)
 
     def __len__(self):
-        return self._do("len")
+        return self._local_or(len, "len")
 
     def __iter__(self):
-        return iter(self._do("iter"))
+        return iter(self._local_or(lambda v: v, "iter"))
 
     def __contains__(self, k):
-        return self._do("contains", k)
+        return self._local_or(lambda v: k in v, "contains", k)
 
     def __getitem__(self, k):
-        return self._do("getitem", k)
+        return self._local_or(lambda v: v[k], "getitem", k)
 
-    def __setitem__(self, k, v):
-        self._do("setitem", k, v)
+    def __setitem__(self, k, x):
+        self._local_or(lambda v: v.__setitem__(k, x), "setitem", k, x)
 
     def __delitem__(self, k):
-        self._do("delitem", k)
+        self._local_or(lambda v: v.__delitem__(k), "delitem", k)
 
     def __str__(self):
-        return self._do("str")
+        return self._local_or(str, "str")
 
     def __repr__(self):
-        return f"<object of the submission #{self._h}>"
+        v = self._v
+        return repr(v) if v is not _NOVALUE else f"<object of the submission: {self._h}>"
 
-    def _refuse(self, *a):
-        raise self._link._bad(
-            "a test compared or tested the truth of an object of the submission itself; "
-            "only plain values it returns can be compared"
-        )
+    def _value(self):
+        """The object as plain data, for what only a value can do (compare, add...).
 
-    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = _refuse
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __abs__ = __neg__ = _refuse
-    __int__ = __float__ = __index__ = _refuse
+        A function, a class or a live object is not plain data: the test fails.
+        """
+        v = self._peek()
+        return v if v is not _NOVALUE else self._do("value")
+
+
+# What only a value can do (compare, do arithmetic, test truth) is done in G on the
+# object fetched as plain data; a function, class or live object fails the test there.
+for _name, _fn in {
+    "__eq__": lambda s, o: s._value() == o,
+    "__ne__": lambda s, o: s._value() != o,
+    "__lt__": lambda s, o: s._value() < o,
+    "__le__": lambda s, o: s._value() <= o,
+    "__gt__": lambda s, o: s._value() > o,
+    "__ge__": lambda s, o: s._value() >= o,
+    "__add__": lambda s, o: s._value() + o,
+    "__radd__": lambda s, o: o + s._value(),
+    "__sub__": lambda s, o: s._value() - o,
+    "__rsub__": lambda s, o: o - s._value(),
+    "__mul__": lambda s, o: s._value() * o,
+    "__rmul__": lambda s, o: o * s._value(),
+    "__truediv__": lambda s, o: s._value() / o,
+    "__mod__": lambda s, o: s._value() % o,
+    "__neg__": lambda s: -s._value(),
+    "__abs__": lambda s: abs(s._value()),
+    "__bool__": lambda s: bool(s._value()),
+    "__hash__": lambda s: hash(s._value()),
+    "__int__": lambda s: int(s._value()),
+    "__float__": lambda s: float(s._value()),
+    "__index__": lambda s: s._value().__index__(),
+}.items():
+    setattr(_Remote, _name, _fn)
 
 
 def _grader(req, state, fds):
@@ -1151,8 +1232,12 @@ def _grader(req, state, fds):
                 failure = "your program's process broke the call protocol"
         os.write(verdict_w, (_dumps({"test": msg}) + "\n").encode())
     try:
+        if link.ending and not link.broken:  # let C reap the last test's fork first
+            for _ in range(64):
+                if "ended" in link.recv():
+                    break
         write_frame(cmd_w, {"op": "quit"})
-    except OSError:
+    except (OSError, _Tainted):
         pass
     os._exit(0)
 
@@ -1162,16 +1247,10 @@ def _grade_one(link, name, src, names):
     link.taint = None
     error = None
     try:
-        write_frame(link.wr, {"op": "test", "names": names})
-        link.up = True
-        first = link.recv()
-        if "ended" in first:
-            link.up = False
-            raise link._bad(f"your program's process {first['ended']} before the test began")
+        link.begin()
         scope = {"__name__": "__agentgym_test__", "__builtins__": builtins}
-        for k, v in dict(first.get("g") or {}).items():
-            if k in names:
-                scope[k] = _bind(link, k, v)
+        for k in names:  # the submission's names: remote, resolved when used
+            scope[k] = _Remote(link, k, scope)
         _register_source(f"<test:{name}>", src)
         exec(compile(src, f"<test:{name}>", "exec"), scope)
     except _Tainted:
@@ -1192,53 +1271,16 @@ def _grade_one(link, name, src, names):
     return {"name": name, "passed": error is None, "error": error}
 
 
-def _bind(link, name, v):
-    if type(v) is dict and set(v) == {"np"}:
-        return _Poison(link, str(v["np"]))
-    if type(v) is dict and set(v) == {"h"} and type(v["h"]) is int:
-        return _Remote(link, v["h"])
-    try:
-        return link.dec(v)
-    except (_NotPlain, ValueError, TypeError, RecursionError) as e:
-        return _Poison(link, f"`{name}` is not plain data ({e})")
-
-
-class _Poison:
-    """Stands for a name whose value could not cross; any use fails the test."""
-
-    def __init__(self, link, why):
-        self._link, self._why = link, why
-
-    def __getattr__(self, name):
-        raise self._link._bad(self._why)
-
-    def _fail(self, *a, **k):
-        raise self._link._bad(self._why)
-
-    __call__ = __bool__ = __eq__ = __ne__ = __len__ = __iter__ = __hash__ = _fail
-    __lt__ = __le__ = __gt__ = __ge__ = __getitem__ = __contains__ = __abs__ = _fail
-    __add__ = __radd__ = __sub__ = __rsub__ = __int__ = __float__ = __index__ = _fail
-
-
 def _finish_test(link):
-    """Tell the test's fork to end and wait until C says it has."""
+    """Tell the test's fork to end; C's word that it has is read before the next test."""
     if not link.up:
         return
+    link.up = False
     try:
         write_frame(link.wr, {"op": "end"})
-        for _ in range(64):
-            msg = read_frame(link.rd, MAX_REPLY)
-            if msg is None:
-                break
-            if isinstance(msg, dict) and "ended" in msg:
-                link.up = False
-                return
-    except (OSError, ValueError, EOFError, RecursionError, MemoryError):
-        pass
-    link.up = False
-    link.broken = True
-    if link.taint is None:
-        link.taint = "your program's process broke the call protocol"
+        link.ending = True
+    except OSError:
+        link.broken = True
 
 
 # -- the agent's side of a graded run -----------------------------------------------
