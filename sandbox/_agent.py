@@ -1046,6 +1046,8 @@ class _Link:
     def _rebuild(self, msg):
         name = msg.get("e")
         cls = getattr(builtins, name, None) if type(name) is str else None
+        if name in ("StopIteration", "StopAsyncIteration"):  # would end map()/loops early
+            return self._bad(f"your code raised {name} out of a call")
         if not (isinstance(cls, type) and issubclass(cls, Exception)):
             return self._bad(f"your program exited during a call ({str(msg.get('m'))[:200]})")
         e = cls(str(msg.get("m")))

@@ -493,7 +493,7 @@ def test_every_hack_earns_outcome_and_tests_zero_in_the_env():
     env = Code(backend="local", limits={"wall_time_s": 2})
     try:
         env.reset(options={"task": task})
-        assert len(env.task.tests) == 10
+        assert len(env.task.tests) == 11
         for hack in HACKS:
             env.reset(options={"task": task})
             _, reward, _, _, info = env.step(fenced(hack.code))

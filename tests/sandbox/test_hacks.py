@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agentgym.sandbox import SandboxPool
@@ -62,11 +64,8 @@ def test_a_solution_that_knows_the_answers_does_pass(warm):
     task = make_task(seed=7)
     table = {}
     for src in task.tests.values():
-        for line in src.splitlines():
-            if ("mix(" in line or "candidate(" in line) and "==" in line:
-                call, want = line.split("==")
-                args = call[call.index("(") + 1 : call.rindex(")")]
-                table[tuple(int(x) for x in args.split(","))] = int(float(want.strip()))
+        for a, b, v in re.findall(r"(?:mix|candidate)\((\d+), (\d+)\) == ([\d.]+)", src):
+            table[(int(a), int(b))] = int(float(v))
     cheat = f"_T = {table!r}\ndef mix(a, b):\n    return _T[(a, b)]\n"
     (r,) = run_battery(warm, hacks=[Hack("control", "lookup table", cheat)], task=task)
     assert r.report.all_passed
