@@ -141,15 +141,18 @@ def test_scripted_solution_solves_every_problem(difficulty):
             out, r, term, trunc, info = env.step(call("calculator", expression=m.group(1)))
             assert out[0]["role"] == "tool" and out[0]["name"] == "calculator"
             assert info["reward_components"]["tool_ok"] == pytest.approx(0.05)
-            assert r == pytest.approx(0.07) and not term
+            assert r == 0.0 and not term  # process rewards wait for success
             answer = out[0]["content"].split(" ")[0]
+            shaping = 0.07
         else:  # word problem: the gold in another accepted form
             gold = env.gold
             answer = str(gold) if gold.denominator != 1 else f"{gold.numerator}.0"
+            shaping = 0.0
         _, r, term, trunc, info = env.step(f"So the result is <answer>{answer}</answer>")
         assert term and not trunc
         assert info["outcome"] == 1.0 and info["success"] is True, (seed, question, answer)
-        assert info["reward_components"]["outcome"] == 1.0 and r == 1.0
+        assert info["reward_components"]["outcome"] == 1.0
+        assert r == pytest.approx(1.0 + shaping) and info["shaping_paid"] == pytest.approx(shaping)
     env.close()
 
 
@@ -196,7 +199,11 @@ def test_tool_failure_and_mixed_turn_rewards(env):
     assert parts == pytest.approx(
         {"format": 0.0, "well_formed": 0.02, "tool_ok": 0.025, "tool_error": -0.025, "outcome": 0.0}
     )
-    assert r == pytest.approx(0.02)
+    assert r == pytest.approx(-0.025)  # the penalty now; well_formed and tool_ok on success
+    assert info["shaping_deferred"] == pytest.approx(0.045)
+    dense = MathTools(python_tool=False, shaping="dense")
+    dense.reset(seed=0)
+    assert dense.step(action)[1] == pytest.approx(0.02)  # the old, farmable payment
 
 
 def test_openai_style_action(env):

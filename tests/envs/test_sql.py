@@ -156,8 +156,11 @@ def test_scripted_agent_solves_every_template():
             out, r, term, _, info = env.step(call(sql))
             assert info["reward_components"]["tool_ok"] == pytest.approx(0.05), out
             assert info["reward_components"]["valid_sql"] == pytest.approx(0.02)
+            assert r == 0.0  # process rewards wait for success
             _, r, term, _, info = env.step(f"<answer>\n{sql};\n</answer>")
-            assert term and info["success"] is True and r == 1.0, (question, sql)
+            assert term and info["success"] is True, (question, sql)
+            # the query turn's well_formed, tool_ok, valid_sql and right_tables, paid now
+            assert r == pytest.approx(1.0 + 0.02 + 0.05 + 0.02 + 0.1)
     assert len(seen) == len(TEMPLATES)
     env.close()
 
