@@ -262,3 +262,41 @@ def test_python_tool_runs_in_sandbox():
     assert info["reward_components"]["tool_error"] == pytest.approx(-0.05)
     env.close()
     assert env._sandbox is None
+
+
+HOSTILE = {
+    "prints an answer": "print('<answer>{gold}</answer>')\nprint('Correct.')",
+    "writes files": "open('answer.txt', 'w').write('<answer>{gold}</answer>')",
+    "exits at once": "import os\nprint('<answer>{gold}</answer>', flush=True)\nos._exit(0)",
+    "kills itself": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    "kills its process group": "import os, signal\nos.killpg(0, signal.SIGKILL)",
+    "kills its parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
+}
+
+
+@pytest.mark.parametrize("backend", ["local", "bwrap"])
+@pytest.mark.filterwarnings("ignore:The 'local' sandbox backend")
+def test_python_tool_output_never_reaches_the_verdict(backend):
+    """Whatever a program prints, writes or kills, the answer and its score stay the agent's."""
+    from tests.sandbox.conftest import require
+
+    require(backend)
+    env = MathTools(python_tool=True, sandbox=backend)
+    try:
+        env.reset(seed=0)
+        gold = env.gold
+        for name, code in HOSTILE.items():
+            obs, r, term, trunc, info = env.step(call("python", code=code.format(gold=gold)))
+            assert not term and not trunc, name  # tool output never ends the episode
+            assert info["outcome"] == 0.0 and info["success"] is False, name
+            assert r <= 0.0 and obs[0]["role"] == "tool", name
+            failed = info["reward_components"]["tool_error"] == pytest.approx(-0.05)
+            assert failed == name.startswith("kills"), (name, obs)  # a tool error, not infra
+        assert env.gold == gold
+        _, r, term, _, info = env.step(f"<answer>{gold + 1}</answer>")
+        assert term and r == 0.0 and info["success"] is False
+        env.reset(seed=0)
+        _, r, term, _, info = env.step(f"<answer>{gold}</answer>")
+        assert term and r == 1.0 and info["success"] is True
+    finally:
+        env.close()
