@@ -21,6 +21,12 @@ The *prompt-failure return* of an env is what an honest, quick failure earns:
 So every built-in env's prompt-failure return is 0, and the rule checked by
 ``test_farming.py`` is: a farming episode that does not succeed earns at most 0.
 
+Not every kind of farming applies everywhere: only the tool envs have tool
+calls; in Blackjack and Countdown no valid action leaves the episode running
+forever (every hit draws a card, the first valid expression is the answer),
+so there is no loop; their ``stall`` (text with no action) still runs to the
+turn limit.
+
 Run ``python -m tests.envs.farming`` to print the mean return of every farming
 policy over seeds 0-4 for every registered env (made with its defaults).
 """
