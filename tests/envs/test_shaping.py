@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
 import agentgym
-import agentgym.envs.shaping as shaping_module
 from agentgym.core import system, user
 from agentgym.envs.shaping import ShapedEnv
 from agentgym.errors import ConfigError
@@ -129,8 +126,3 @@ def test_builtin_envs_take_the_shaping_switch(env_id):
     assert agentgym.make(env_id).unwrapped.shaping == "gated"
     with pytest.raises(ConfigError, match="shaping must be one of"):
         agentgym.make(env_id, shaping="off")
-
-
-def test_module_example_runs():
-    result = doctest.testmod(shaping_module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
