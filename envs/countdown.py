@@ -29,9 +29,14 @@ Reward components (turn reward = weighted sum, all weights 1 by default):
 | `format`  | -0.1 (`-format_penalty`) for an invalid expression                     |
 | `outcome` | on the answer turn: 1.0 for exactly the target, else                   |
 |           | `partial_credit * max(0, 1 - abs(value - target) / target)` (default   |
-|           | `partial_credit` 0.5, so a miss scores below 0.5)                      |
+|           | `partial_credit` 0: a miss scores 0)                                   |
 
-``info["success"]`` is True for an exact answer.
+``info["success"]`` is True for an exact answer. By default a failed episode
+earns at most 0, what a wrong first answer earns. ``partial_credit=0.5`` (an
+explicit opt-in) pays near misses; that is gameable: answering with the given
+number closest to the target, no search at all, then earns 0.21 an episode
+on average on the default tasks (0.13 for the first number alone; seeds
+0-199), which GRPO reinforces whenever exact solutions are rare.
 
 Difficulty knobs (constructor kwargs): ``num_numbers`` (int or ``(lo, hi)``),
 ``number_range`` (``(lo, hi)`` of the drawn numbers) and ``target_range``.
@@ -169,7 +174,7 @@ def _eval(node: ast.AST) -> Fraction:
     return a / b
 
 
-def score(value: Fraction, target: int, partial_credit: float = 0.5) -> float:
+def score(value: Fraction, target: int, partial_credit: float = 0.0) -> float:
     """1.0 for the exact target, else ``partial_credit * max(0, 1 - |value - target| / target)``."""
     if value == target:
         return 1.0
@@ -249,7 +254,8 @@ class Countdown(AgentEnv):
         num_numbers: how many numbers (int, or ``(lo, hi)`` drawn uniformly).
         number_range: ``(lo, hi)`` of the numbers drawn.
         target_range: ``(lo, hi)`` of the target.
-        partial_credit: the most a non-exact answer can score (0 disables).
+        partial_credit: the most a non-exact answer can score (default 0, off;
+            a positive value pays near misses, which is gameable).
         format_penalty: magnitude of the ``format`` component.
         render_mode: ``"ansi"``, ``"human"`` or None.
         reward_weights: per-component weight overrides.
@@ -264,7 +270,7 @@ class Countdown(AgentEnv):
     reward_spec: ClassVar[RewardSpec] = RewardSpec(
         {
             "format": "-format_penalty (default -0.1) for an invalid expression",
-            "outcome": "1.0 for the exact target, else partial_credit * closeness "
+            "outcome": "1.0 for the exact target, else partial_credit (default 0) * closeness "
             "(max(0, 1 - |value - target| / target))",
         }
     )
@@ -274,7 +280,7 @@ class Countdown(AgentEnv):
         num_numbers: int | Sequence[int] = (4, 6),
         number_range: Sequence[int] = (1, 25),
         target_range: Sequence[int] = (10, 250),
-        partial_credit: float = 0.5,
+        partial_credit: float = 0.0,
         format_penalty: float = 0.1,
         render_mode: str | None = None,
         reward_weights: Mapping[str, float] | None = None,

@@ -26,9 +26,23 @@ exact answer has no finite decimal form and the decimal has at least 3
 places and equals the answer rounded to them (``0.333`` for ``1/3``).
 
 Reward components: the :class:`~agentgym.envs.tool_env.ToolEnv` ones:
-``format`` (-0.1 malformed turn), ``well_formed`` (+0.02), ``tool_ok``
-(+0.05 x fraction of calls that ran), ``tool_error`` (-0.05 x fraction that
-failed) and ``outcome`` (1.0 for a correct final answer, else 0).
+``format`` (-0.1 malformed turn), ``tool_error`` (-0.05 x fraction of calls
+that failed), ``outcome`` (1.0 for a correct final answer, else 0), and the
+process rewards ``well_formed`` (+0.02) and ``tool_ok`` (+0.05 x fraction of
+calls that ran), which are reported every turn but paid only on the turn of
+a correct answer, at most ``shaping_cap`` (0.2) per episode. A failed episode
+earns at most 0, what a wrong first answer earns. ``shaping="dense"`` pays
+them every turn (farmable: one calculator call per turn for the 8 turns,
+never answering, earns +0.56).
+
+The verdict is out of the agent's reach: the gold answer is computed from the
+seed at reset and kept in this process; the answer is read only from the
+assistant's own ``<answer>`` tag, never from tool output; and ``python``
+runs in a separate sandbox process whose only way back is its printed text,
+shown to the agent as a tool message. A program that fails in any way it can
+cause (an exception, ``os._exit``, killing its own process or process group,
+a timeout, exhausting memory) is a tool error (``tool_error``, the episode
+goes on), never an infrastructure error.
 """
 
 from __future__ import annotations

@@ -20,10 +20,26 @@ Answer: ``<answer>...</answer>``, scored by normalised exact match (lowercase,
 punctuation and the articles a/an/the removed, whitespace collapsed).
 
 Reward components: the :class:`~agentgym.envs.tool_env.ToolEnv` ones
-(``format`` -0.1, ``well_formed`` +0.02, ``tool_ok`` +0.05 x fraction,
-``tool_error`` -0.05 x fraction, ``outcome`` 1.0 for a correct answer) and
-``gold_doc``: +0.1 the first time each gold document appears in search
-results or is opened (at most +0.2 per episode).
+and ``gold_doc``:
+
+=============  ==========================================================  =========
+component      value                                                       paid
+=============  ==========================================================  =========
+``format``     -0.1 for a malformed turn                                   each turn
+``tool_error`` -0.05 x fraction of the turn's calls that failed            each turn
+``well_formed`` +0.02 when every call of the turn is well formed           on success
+``tool_ok``    +0.05 x fraction of the turn's calls that ran               on success
+``gold_doc``   +0.1 the first time each gold document appears in search    on success
+               results or is opened (at most +0.2 per episode)
+``outcome``    1.0 for a correct answer                                    answer turn
+=============  ==========================================================  =========
+
+"On success": process rewards are reported each turn in
+``info["reward_components"]`` but paid only on the turn of a correct answer,
+at most ``shaping_cap`` (0.2) in all (:mod:`agentgym.envs.shaping`). So a
+failed episode earns at most 0, what a wrong first answer earns.
+``shaping="dense"`` pays them every turn instead, which is farmable: repeating
+one valid search for the 10 turns and never answering then earns +0.70.
 """
 
 from __future__ import annotations
@@ -151,9 +167,11 @@ class SearchQA(ToolEnv):
     reward_spec = RewardSpec(
         {
             **TOOL_REWARDS,
-            "gold_doc": "+0.1 the first time each gold document is retrieved (search or open)",
+            "gold_doc": "+0.1 the first time each gold document is retrieved (search or open) "
+            "(process reward: paid on success unless shaping='dense')",
         }
     )
+    process_components = frozenset({"well_formed", "tool_ok", "gold_doc"})
     intro = (
         "You answer questions about a private collection of documents. The facts in it are "
         "fictional, so search the documents instead of relying on what you know. Questions "

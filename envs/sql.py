@@ -9,10 +9,19 @@ joins, aggregates, group by / having, order by / limit, subqueries).
 parameters still come from the seed); ``options={"task": {"question": ...,
 "gold_sql": ...}}`` poses your own question on the seed's database.
 
-The agent may explore with ``run_sql(query)`` — read-only (``PRAGMA
-query_only`` plus an authorizer that allows only reads), one statement, at
+The agent may explore with ``run_sql(query)`` — read-only, one statement, at
 most ``max_rows`` rows shown, ``time_limit_s`` per query — and answers with
 one SELECT query as ``<answer>SELECT ...</answer>``.
+
+Read-only, so nothing the agent writes reaches the verdict: every query the
+agent sends (``run_sql`` and the answer alike) runs with ``PRAGMA
+query_only`` on and an authorizer that allows only reads (SELECT, reading
+columns, calling built-in functions, recursive CTEs) and denies everything
+else: INSERT, UPDATE, DELETE, DROP, CREATE (temporary tables too), ALTER,
+ATTACH, PRAGMA, transactions. A refused statement is a tool error (or a
+failed answer) and changes nothing; extensions cannot be loaded. The gold
+result is computed at reset, before the agent acts
+(``tests/envs/test_sql.py::test_agent_writes_never_reach_the_verdict``).
 
 Outcome (execution match): the answer query's result equals the gold
 query's as a multiset of rows, or as a list when the gold query orders
@@ -20,13 +29,21 @@ query's as a multiset of rows, or as a list when the gold query orders
 ``2.0``); a result with the same rows up to a permutation of columns counts.
 
 Reward components: the :class:`~agentgym.envs.tool_env.ToolEnv` ones
-(``format`` -0.1, ``well_formed`` +0.02, ``tool_ok`` +0.05 x fraction of
-calls that ran — for ``run_sql``, a query that runs —, ``tool_error`` -0.05 x
-fraction that failed, ``outcome`` 1.0 on an execution match) and:
+(``format`` -0.1, ``tool_error`` -0.05 x fraction of calls that failed,
+``outcome`` 1.0 on an execution match, and the process rewards
+``well_formed`` +0.02 and ``tool_ok`` +0.05 x fraction of calls that ran —
+for ``run_sql``, a query that runs) and two more process rewards:
 
 - ``valid_sql``: +0.02 in a turn where a ``run_sql`` query had valid syntax.
 - ``right_tables``: +0.1 the first time a ``run_sql`` query reads exactly the
   gold query's tables (read through SQLite authorizer callbacks).
+
+Process rewards are reported every turn in ``info["reward_components"]`` but
+paid only on the turn of a correct answer, at most ``shaping_cap`` (0.2) per
+episode (:mod:`agentgym.envs.shaping`), so a failed episode earns at most 0,
+what a wrong first answer earns. ``shaping="dense"`` pays them every turn:
+farmable (one valid query per turn for the 8 turns, never answering, earns
++0.72).
 """
 
 from __future__ import annotations
@@ -172,6 +189,7 @@ class SQLEnv(ToolEnv):
             "right_tables": "+0.1 the first time a run_sql query reads exactly the gold tables",
         }
     )
+    process_components = frozenset({"well_formed", "tool_ok", "valid_sql", "right_tables"})
     intro = (
         "You answer questions about a SQLite database by writing SQL. Explore it with "
         "run_sql (read-only) as needed."

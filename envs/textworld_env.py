@@ -37,6 +37,15 @@ Reward components: ``format`` (-0.1 when no command can be read),
 the initial walkthrough newly completed, best so far; weight 0 by default,
 enable it with ``reward_weights={"progress": 0.1}``) and ``outcome``
 (1.0 on the turn the game is won). A lost game terminates with outcome 0.
+
+``score`` and ``progress`` are process rewards: reported every turn in
+``info["reward_components"]`` but, by default (``shaping="gated"``,
+:mod:`agentgym.envs.shaping`), paid only on the turn the game is won (where
+each sums to 1). A failed game, lost or cut by the turn limit, earns at most
+0, its outcome. ``shaping="dense"`` pays them turn by
+turn: farmable, since playing all of the walkthrough but its last command and
+then stalling until the turn limit earns the partial score and up to
+(n - 1) / n of ``progress`` without winning.
 """
 
 from __future__ import annotations
@@ -54,7 +63,8 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from agentgym.core import AgentEnv, Message, system, user
+from agentgym.core import Message, system, user
+from agentgym.envs.shaping import ShapedEnv
 from agentgym.errors import ConfigError, DependencyMissing
 from agentgym.registry import register
 from agentgym.rewards import RewardSpec
@@ -289,7 +299,7 @@ def clean_feedback(text: str) -> str:
 
 
 # -------------------------------------------------------------------- env
-class TextWorld(AgentEnv):
+class TextWorld(ShapedEnv):
     """A generated TextWorld text adventure; win it by reaching the objective.
 
     Args:
@@ -303,6 +313,8 @@ class TextWorld(AgentEnv):
         cache_dir: where compiled games are cached (default :func:`default_cache_dir`).
         render_mode: ``"ansi"``, ``"human"`` or None.
         reward_weights: weight overrides for the reward components.
+        shaping: ``"gated"`` (default): ``score`` and ``progress`` are paid only
+            on the turn the game is won; ``"dense"``: every turn (farmable).
 
     Example:
         >>> env = agentgym.make("agentgym/TextWorld-v0", difficulty=1)  # doctest: +SKIP
@@ -313,12 +325,15 @@ class TextWorld(AgentEnv):
     reward_spec = RewardSpec(
         {
             "format": "-0.1 when no command can be read from the action",
-            "score": "change of the game's score this turn / max score",
-            "progress": "fraction of the initial walkthrough newly completed (best so far)",
+            "score": "change of the game's score this turn / max score "
+            "(process reward: paid on success unless shaping='dense')",
+            "progress": "fraction of the initial walkthrough newly completed (best so far) "
+            "(process reward: paid on success unless shaping='dense')",
             "outcome": "1.0 on the turn the game is won",
         },
         weights={"progress": 0.0},
     )
+    process_components = frozenset({"score", "progress"})
 
     def __init__(
         self,
@@ -332,8 +347,9 @@ class TextWorld(AgentEnv):
         cache_dir: str | os.PathLike | None = None,
         render_mode: str | None = None,
         reward_weights: Mapping[str, float] | None = None,
+        shaping: str = "gated",
     ) -> None:
-        super().__init__(render_mode=render_mode, reward_weights=reward_weights)
+        super().__init__(render_mode=render_mode, reward_weights=reward_weights, shaping=shaping)
         overrides = {"nb_rooms": nb_rooms, "nb_objects": nb_objects, "quest_length": quest_length}
         self.knobs = _knobs(difficulty, overrides)
         if n_games is not None and (not isinstance(n_games, int) or n_games < 1):

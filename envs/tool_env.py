@@ -22,10 +22,21 @@ Reward components (per turn; weights default to 1, override with
   tool, invalid arguments, too many calls, a bad or mixed answer, or neither
   a call nor an answer).
 - ``well_formed``: +0.02 when the turn has calls and every one parses and
-  matches its tool's schema.
+  matches its tool's schema. Process reward (see below).
 - ``tool_ok``: +0.05 x the fraction of the turn's calls that ran without error.
+  Process reward.
 - ``tool_error``: -0.05 x the fraction of the turn's calls whose tool failed.
 - ``outcome``: the final answer's score (see the subclass), on the answer turn.
+
+Process rewards (``well_formed``, ``tool_ok`` and a subclass's own, listed in
+``process_components``) are gated on success (:mod:`agentgym.envs.shaping`):
+each turn reports them in ``info["reward_components"]``, but they are paid
+only on a correct answer's turn, summed over the episode and capped at
+``shaping_cap`` (default 0.2, a fifth of the outcome). A failed episode earns
+at most 0, what a wrong answer on the first turn earns, however many tools it
+calls. ``shaping="dense"`` pays them every turn instead: farmable, since a
+policy that calls one valid tool every turn and never answers then earns
++0.07 a turn (+0.56 over MathTools' 8 turns).
 
 ``reset`` returns ``info["tool_schemas"]`` (the tools' JSON schemas, for chat
 templates that take ``tools=``; the system prompt already lists them).
@@ -49,7 +60,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from agentgym.core import AgentEnv, Message, system, tool_message, user
+from agentgym.core import Message, system, tool_message, user
+from agentgym.envs.shaping import ShapedEnv
 from agentgym.errors import ConfigError
 from agentgym.rewards import RewardSpec
 from agentgym.tools import (
@@ -69,8 +81,10 @@ __all__ = ["ToolEnv", "Score", "TOOL_REWARDS", "tool"]
 TOOL_REWARDS: dict[str, str] = {
     "format": "-0.1 when any part of the turn is malformed (bad JSON, unknown tool, "
     "invalid arguments, bad answer tag, neither call nor answer)",
-    "well_formed": "+0.02 when the turn's calls all parse and match their schemas",
-    "tool_ok": "+0.05 x fraction of the turn's calls that ran without error",
+    "well_formed": "+0.02 when the turn's calls all parse and match their schemas "
+    "(process reward: paid on success unless shaping='dense')",
+    "tool_ok": "+0.05 x fraction of the turn's calls that ran without error "
+    "(process reward: paid on success unless shaping='dense')",
     "tool_error": "-0.05 x fraction of the turn's calls whose tool failed",
     "outcome": "final answer score in [0, 1] on the answer turn",
 }
@@ -96,16 +110,20 @@ class Score:
         return cls(float(correct), bool(correct), feedback or default)
 
 
-class ToolEnv(AgentEnv):
+class ToolEnv(ShapedEnv):
     """Base class of tool-using environments; see the module docstring.
 
     Args:
         render_mode: ``"ansi"``, ``"human"`` or None.
         reward_weights: weight overrides per reward component.
         max_output_chars: tool output longer than this is truncated with a marker.
+        shaping: ``"gated"`` (default): process rewards are paid only on a
+            correct answer; ``"dense"``: every turn (farmable).
+        shaping_cap: the most process reward a solved episode is paid (gated mode).
     """
 
     reward_spec: ClassVar[RewardSpec] = RewardSpec(TOOL_REWARDS)
+    process_components: ClassVar[frozenset[str]] = frozenset({"well_formed", "tool_ok"})
     #: Opening paragraph of the system prompt.
     intro: ClassVar[str] = "You solve the user's task, using the tools below when they help."
     #: What goes inside the answer tag, for the prompt (e.g. "a number").
@@ -114,8 +132,8 @@ class ToolEnv(AgentEnv):
     answer_tag: ClassVar[str] = "answer"
     #: Calls run per turn at most; more are rejected (format penalty).
     max_calls_per_turn: ClassVar[int] = 8
-    #: Shaping magnitudes of the base components (before weights).
-    shaping: ClassVar[Mapping[str, float]] = {
+    #: Magnitudes of the base components (before weights).
+    magnitudes: ClassVar[Mapping[str, float]] = {
         "format": -0.1,
         "well_formed": 0.02,
         "tool_ok": 0.05,
@@ -127,14 +145,21 @@ class ToolEnv(AgentEnv):
         render_mode: str | None = None,
         reward_weights: Mapping[str, float] | None = None,
         max_output_chars: int = 4000,
+        shaping: str = "gated",
+        shaping_cap: float | None = 0.2,
     ) -> None:
-        super().__init__(render_mode=render_mode, reward_weights=reward_weights)
         missing = set(TOOL_REWARDS) - set(type(self).reward_spec.components)
         if missing:
             raise ConfigError(
                 f"{type(self).__name__}.reward_spec lacks the ToolEnv components "
                 f"{sorted(missing)}; build it as RewardSpec({{**TOOL_REWARDS, ...}})"
             )
+        super().__init__(
+            render_mode=render_mode,
+            reward_weights=reward_weights,
+            shaping=shaping,
+            shaping_cap=shaping_cap,
+        )
         self.toolbox = Toolbox(self.make_tools(), max_output_chars=max_output_chars)
         self._done = False
         self._turns = 0
@@ -202,7 +227,7 @@ class ToolEnv(AgentEnv):
         text = _action_text(action)
         if text is None:
             msg = user(f"The action must be text, got {type(action).__name__}.")
-            return self.turn([msg], {**zero, "format": self.shaping["format"]})
+            return self.turn([msg], {**zero, "format": self.magnitudes["format"]})
         calls = parse_tool_calls(action if isinstance(action, Mapping) else text)
         answer = parse_answer(_strip_calls(text), self.answer_tag)
         if answer is not None and calls:
@@ -210,10 +235,10 @@ class ToolEnv(AgentEnv):
                 f"Give either tool calls or a final <{self.answer_tag}>, not both in one "
                 "message. No tool was run; try again."
             )
-            return self.turn([msg], {**zero, "format": self.shaping["format"]}, action=text)
+            return self.turn([msg], {**zero, "format": self.magnitudes["format"]}, action=text)
         if isinstance(answer, ParseError):
             msg = user(f"Your final answer could not be read: {answer.message}.")
-            return self.turn([msg], {**zero, "format": self.shaping["format"]}, action=text)
+            return self.turn([msg], {**zero, "format": self.magnitudes["format"]}, action=text)
         if isinstance(answer, str):
             return self._finish(answer, zero, text)
         if not calls:
@@ -221,7 +246,7 @@ class ToolEnv(AgentEnv):
                 f"No tool call or final answer found. Call a tool with\n{_CALL_EXAMPLE}\n"
                 f"or answer with <{self.answer_tag}>...</{self.answer_tag}>."
             )
-            return self.turn([msg], {**zero, "format": self.shaping["format"]}, action=text)
+            return self.turn([msg], {**zero, "format": self.magnitudes["format"]}, action=text)
         return self._run_calls(calls, zero, text)
 
     # ---------------------------------------------------------- internals
@@ -274,10 +299,10 @@ class ToolEnv(AgentEnv):
             for k, v in self.on_tool_result(item, result).items():
                 parts[k] = parts.get(k, 0.0) + v
         n = len(calls)
-        parts["format"] = self.shaping["format"] if malformed else 0.0
-        parts["well_formed"] = 0.0 if malformed else self.shaping["well_formed"]
-        parts["tool_ok"] = self.shaping["tool_ok"] * (n_ok / n) if n_ok else 0.0
-        parts["tool_error"] = self.shaping["tool_error"] * (n_err / n) if n_err else 0.0
+        parts["format"] = self.magnitudes["format"] if malformed else 0.0
+        parts["well_formed"] = 0.0 if malformed else self.magnitudes["well_formed"]
+        parts["tool_ok"] = self.magnitudes["tool_ok"] * (n_ok / n) if n_ok else 0.0
+        parts["tool_error"] = self.magnitudes["tool_error"] * (n_err / n) if n_err else 0.0
         return self.turn(msgs, parts, action=text)
 
 

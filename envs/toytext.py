@@ -28,11 +28,20 @@ Reward components (turn reward = weighted sum; override the weights with
 | `outcome` | on the terminating step: 1 on success, else 0;     | 1                        |
 |           | Blackjack: the hand's result (-1, 0, 1; 1.5 for a  |                          |
 |           | natural win with `natural=True`)                   |                          |
+| `progress`| FrozenLake only: potential-based shaping, paid on  | 0                        |
+|           | success unless `shaping="dense"` (see FrozenLake)  |                          |
 
 Success: FrozenLake goal, Taxi delivery, CliffWalking goal, Blackjack hand
 won. Default `env` weights: FrozenLake 0 and Blackjack 0 (there it duplicates
 `outcome`), Taxi 0.02 and CliffWalking 0.01 (so that a move, -1 in the game,
 costs less than a format error and invalid text never pays).
+
+Nothing here can be farmed by default: the games' own rewards are positive
+only on success (FrozenLake's goal, Taxi's delivery) or, in Blackjack, for a
+won hand; the moves of Taxi and CliffWalking cost; and FrozenLake's
+`progress` is gated on success. So a failed episode (a hole, a lost hand, a
+turn limit) earns at most 0, what a prompt failure earns (falling into the
+nearest hole; sticking at once and drawing).
 
 ``info["success"]``: goal reached / passenger delivered / hand won.
 Episodes end by termination only (goal, hole, delivery, hand over); turn
@@ -53,7 +62,8 @@ from typing import Any, ClassVar
 import gymnasium
 from gymnasium import spaces
 
-from agentgym.core import AgentEnv, Message, system, user
+from agentgym.core import Message, system, user
+from agentgym.envs.shaping import ShapedEnv
 from agentgym.errors import ActionParseError, ConfigError
 from agentgym.registry import register
 from agentgym.rewards import RewardSpec
@@ -70,7 +80,7 @@ _COMPONENTS = {
 _MOVES = {(0, -1): "left", (1, 0): "down", (0, 1): "right", (-1, 0): "up"}
 
 
-class ToyText(AgentEnv):
+class ToyText(ShapedEnv):
     """A text env over a Gymnasium env with ``Discrete`` actions and observations.
 
     Subclasses give a readable rendering by overriding :meth:`describe`,
@@ -86,6 +96,9 @@ class ToyText(AgentEnv):
         format_penalty: magnitude of the ``format`` component for a bad action.
         render_mode: ``"ansi"``, ``"human"`` or None.
         reward_weights: per-component weight overrides.
+        shaping: ``"gated"`` (default): process components (FrozenLake's
+            ``progress``) are paid only on the turn that succeeds; ``"dense"``:
+            every move (farmable, see :class:`FrozenLake`).
 
     Raises:
         ConfigError: the spaces are not supported or the words do not fit them.
@@ -108,8 +121,9 @@ class ToyText(AgentEnv):
         format_penalty: float = 0.1,
         render_mode: str | None = None,
         reward_weights: Mapping[str, float] | None = None,
+        shaping: str = "gated",
     ) -> None:
-        super().__init__(render_mode=render_mode, reward_weights=reward_weights)
+        super().__init__(render_mode=render_mode, reward_weights=reward_weights, shaping=shaping)
         #: The wrapped Gymnasium game (its type depends on the game, hence Any).
         self.game: Any
         if callable(env):
@@ -311,22 +325,33 @@ class FrozenLake(ToyText):
         coordinates: also state the agent's cell in words ("You are at row 2,
             column 3.", 1-based) at the end of each observation; small models
             read that far more easily than the drawn board.
+        **kwargs: :class:`ToyText` options (format_penalty, render_mode,
+            reward_weights, shaping).
 
     The optional ``progress`` component (weight 0 by default; enable with
-    ``reward_weights={"progress": w}``) is potential-based shaping: each move
-    earns the decrease of the shortest safe-path distance to G, divided by
-    the start's distance, so an optimal path sums to 1; a hole earns 0.
-        **kwargs: :class:`ToyText` options (format_penalty, render_mode, reward_weights).
+    ``reward_weights={"progress": w}``) is potential-based shaping. The
+    potential of a cell is minus its shortest safe-path distance to G divided
+    by the start's; a hole, or a cell with no safe path to G, has the start's
+    potential. Each move earns the change of potential, so an episode's
+    progress telescopes: 1 for reaching G, 0 for falling into a hole, whatever
+    the path. It is a process reward: with the default ``shaping="gated"`` it
+    is paid on the turn that reaches G, where it always sums to 1. Pass
+    ``shaping="dense"`` to pay it move by move (turn-level credit); dense
+    progress is farmable through the turn limit: walking next to G and stepping
+    back and forth there until truncated earns (d - 1) / d of it, d the
+    start's distance, without ever reaching G.
     """
 
     reward_spec: ClassVar[RewardSpec] = RewardSpec(
         {
             **_COMPONENTS,
-            "progress": "(safe-path distance to G before - after) / distance from S; "
-            "weight 0 unless enabled",
+            "progress": "(safe-path distance to G before - after) / distance from S, a hole "
+            "giving back all progress; weight 0 unless enabled (process reward: paid on "
+            "success unless shaping='dense')",
         },
         weights={"env": 0.0, "progress": 0.0},
     )
+    process_components: ClassVar[frozenset[str]] = frozenset({"progress"})
 
     def __init__(
         self,
@@ -385,15 +410,20 @@ class FrozenLake(ToyText):
         return self._distances
 
     def extra_components(self, before: Any, after: Any, terminated: bool) -> dict[str, float]:
-        """``progress``: the move's reduction of the distance to G (0 on falling in a hole)."""
+        """``progress``: the move's change of potential (see the class docstring)."""
         dist = self.distances()
         start = next(
             (r, c) for r, row in enumerate(self.board) for c, t in enumerate(row) if t == "S"
         )
-        d_before, d_after = dist.get(self._pos(before)), dist.get(self._pos(after))
-        if d_before is None or d_after is None or not dist.get(start):
+        d_start = dist.get(start)
+        if not d_start:
             return {"progress": 0.0}
-        return {"progress": (d_before - d_after) / dist[start]}
+
+        def potential(state: Any) -> float:
+            d = dist.get(self._pos(state))  # None for holes and cells cut off from G
+            return -1.0 if d is None else -d / d_start
+
+        return {"progress": potential(after) - potential(before)}
 
     @property
     def board(self) -> list[str]:

@@ -29,9 +29,18 @@ Reward components (turn reward = weighted sum, all weights 1 by default):
 |-------------|-------------------------------------------------------------------------|
 | `info_gain` | per valid guess: log2(candidates before / after) / log2(#answers), where |
 |             | candidates are the answers consistent with all feedback so far (sums to |
-|             | 1 over a solved game)                                                   |
+|             | 1 over a solved game); a process reward, paid on success (see below)    |
 | `format`    | -0.1 (`-format_penalty`) for an invalid guess                           |
 | `outcome`   | 1.0 on the guess that finds the word                                    |
+
+``info_gain`` is reported every turn in ``info["reward_components"]`` but, by
+default (``shaping="gated"``, :mod:`agentgym.envs.shaping`), paid only on the
+guess that finds the word, where it always sums to 1: a solved game earns 2.0
+as before, and a failed one (the word not found by the turn limit) at most 0,
+its outcome. ``shaping="dense"`` pays it
+guess by guess: farmable, since informative guesses that never aim at the word
+then earn up to 1 without solving (repeating ``crane`` six times earns about
+0.5, alternating ``crane`` and ``slate`` about 0.8).
 
 ``info["candidates_left"]`` counts the answers still consistent with the
 feedback; ``info["success"]`` is True once the word is found.
@@ -49,7 +58,8 @@ from typing import Any, ClassVar
 
 import gymnasium
 
-from agentgym.core import AgentEnv, Message, system, user
+from agentgym.core import Message, system, user
+from agentgym.envs.shaping import ShapedEnv
 from agentgym.errors import ActionParseError, ConfigError
 from agentgym.registry import register
 from agentgym.rewards import RewardSpec
@@ -105,7 +115,7 @@ def _clean_list(words: Iterable[str], what: str) -> tuple[str, ...]:
     return out
 
 
-class Wordle(AgentEnv):
+class Wordle(ShapedEnv):
     """Guess the five-letter secret word; see the module docstring for the rules.
 
     Args:
@@ -115,6 +125,8 @@ class Wordle(AgentEnv):
         format_penalty: magnitude of the ``format`` component for an invalid guess.
         render_mode: ``"ansi"``, ``"human"`` or None.
         reward_weights: per-component weight overrides.
+        shaping: ``"gated"`` (default): ``info_gain`` is paid only on the
+            guess that finds the word; ``"dense"``: every guess (farmable).
 
     Example:
         >>> env = Wordle()
@@ -125,11 +137,13 @@ class Wordle(AgentEnv):
 
     reward_spec: ClassVar[RewardSpec] = RewardSpec(
         {
-            "info_gain": "log2(candidates before / after) / log2(#answers) per valid guess",
+            "info_gain": "log2(candidates before / after) / log2(#answers) per valid guess "
+            "(process reward: paid on success unless shaping='dense')",
             "format": "-format_penalty (default -0.1) for an invalid guess",
             "outcome": "1.0 on the guess that finds the word",
         }
     )
+    process_components: ClassVar[frozenset[str]] = frozenset({"info_gain"})
 
     def __init__(
         self,
@@ -138,8 +152,9 @@ class Wordle(AgentEnv):
         format_penalty: float = 0.1,
         render_mode: str | None = None,
         reward_weights: Mapping[str, float] | None = None,
+        shaping: str = "gated",
     ) -> None:
-        super().__init__(render_mode=render_mode, reward_weights=reward_weights)
+        super().__init__(render_mode=render_mode, reward_weights=reward_weights, shaping=shaping)
         self.answers = _clean_list(
             answers if answers is not None else load_words("wordle_answers.txt"), "answers"
         )

@@ -60,11 +60,12 @@ def test_division_by_zero_is_invalid():
 
 def test_partial_credit_by_distance():
     assert score(Fraction(100), 100) == 1.0
-    assert score(Fraction(99), 100) == pytest.approx(0.5 * 0.99)
-    assert score(Fraction(201, 2), 100) == pytest.approx(0.5 * (1 - 0.5 / 100))
-    assert score(Fraction(200), 100) == 0.0
-    assert score(Fraction(-5), 100) == 0.0
-    assert score(Fraction(90), 100, partial_credit=0.0) == 0.0
+    assert score(Fraction(99), 100, partial_credit=0.5) == pytest.approx(0.5 * 0.99)
+    half = score(Fraction(201, 2), 100, partial_credit=0.5)
+    assert half == pytest.approx(0.5 * (1 - 0.5 / 100))
+    assert score(Fraction(200), 100, partial_credit=0.5) == 0.0
+    assert score(Fraction(-5), 100, partial_credit=0.5) == 0.0
+    assert score(Fraction(99), 100) == 0.0  # off by default
 
 
 def test_exact_answer_wins():
@@ -78,14 +79,22 @@ def test_exact_answer_wins():
     assert "Exactly the target" in obs[0]["content"]
 
 
-def test_a_miss_scores_partial_credit_and_ends():
+def test_a_miss_scores_zero_and_ends():
     env = agentgym.make("agentgym/Countdown-v0")
     env.reset(options={"task": TASK})
     obs, reward, terminated, _, info = env.step("25 * 4")  # 100, off by 20 of 80
+    assert reward == 0.0 and info["reward_components"] == {"outcome": 0.0}
+    assert terminated and info["success"] is False
+    assert "off by 20" in obs[0]["content"]
+
+
+def test_partial_credit_is_an_opt_in_for_near_misses():
+    env = agentgym.make("agentgym/Countdown-v0", partial_credit=0.5)
+    env.reset(options={"task": TASK})
+    obs, reward, terminated, _, info = env.step("25 * 4")
     assert reward == pytest.approx(0.5 * (1 - 20 / 80))
     assert info["reward_components"] == {"outcome": reward}
     assert terminated and info["success"] is False
-    assert "off by 20" in obs[0]["content"]
 
 
 def test_invalid_answer_allows_retry_then_truncates():

@@ -46,10 +46,12 @@ def test_example_plays_an_episode(example):
     )
     results, r, term, trunc, step_info = env.step(calls)
     assert [m["role"] for m in results] == ["tool", "tool"] and not term
+    assert r == 0.0 and step_info["shaping_deferred"] == pytest.approx(0.07)  # gated
     total = sum(int(m["content"]) for m in results)
     assert total == example["STOCK"][a] + example["STOCK"][b]
     _, r, term, trunc, step_info = env.step(f"<answer>{total}</answer>")
-    assert term and step_info["success"] and r == 1.0
+    # the outcome, plus the tool turn's process rewards, paid now that it succeeded
+    assert term and step_info["success"] and r == pytest.approx(1.07)
     env.reset(seed=0)
     bad = '<tool_call>{"name": "stock", "arguments": {"item": "kiwis"}}</tool_call>'
     obs, *_ = env.step(bad)

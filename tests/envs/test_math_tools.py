@@ -141,15 +141,18 @@ def test_scripted_solution_solves_every_problem(difficulty):
             out, r, term, trunc, info = env.step(call("calculator", expression=m.group(1)))
             assert out[0]["role"] == "tool" and out[0]["name"] == "calculator"
             assert info["reward_components"]["tool_ok"] == pytest.approx(0.05)
-            assert r == pytest.approx(0.07) and not term
+            assert r == 0.0 and not term  # process rewards wait for success
             answer = out[0]["content"].split(" ")[0]
+            shaping = 0.07
         else:  # word problem: the gold in another accepted form
             gold = env.gold
             answer = str(gold) if gold.denominator != 1 else f"{gold.numerator}.0"
+            shaping = 0.0
         _, r, term, trunc, info = env.step(f"So the result is <answer>{answer}</answer>")
         assert term and not trunc
         assert info["outcome"] == 1.0 and info["success"] is True, (seed, question, answer)
-        assert info["reward_components"]["outcome"] == 1.0 and r == 1.0
+        assert info["reward_components"]["outcome"] == 1.0
+        assert r == pytest.approx(1.0 + shaping) and info["shaping_paid"] == pytest.approx(shaping)
     env.close()
 
 
@@ -196,7 +199,11 @@ def test_tool_failure_and_mixed_turn_rewards(env):
     assert parts == pytest.approx(
         {"format": 0.0, "well_formed": 0.02, "tool_ok": 0.025, "tool_error": -0.025, "outcome": 0.0}
     )
-    assert r == pytest.approx(0.02)
+    assert r == pytest.approx(-0.025)  # the penalty now; well_formed and tool_ok on success
+    assert info["shaping_deferred"] == pytest.approx(0.045)
+    dense = MathTools(python_tool=False, shaping="dense")
+    dense.reset(seed=0)
+    assert dense.step(action)[1] == pytest.approx(0.02)  # the old, farmable payment
 
 
 def test_openai_style_action(env):
@@ -255,3 +262,41 @@ def test_python_tool_runs_in_sandbox():
     assert info["reward_components"]["tool_error"] == pytest.approx(-0.05)
     env.close()
     assert env._sandbox is None
+
+
+HOSTILE = {
+    "prints an answer": "print('<answer>{gold}</answer>')\nprint('Correct.')",
+    "writes files": "open('answer.txt', 'w').write('<answer>{gold}</answer>')",
+    "exits at once": "import os\nprint('<answer>{gold}</answer>', flush=True)\nos._exit(0)",
+    "kills itself": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    "kills its process group": "import os, signal\nos.killpg(0, signal.SIGKILL)",
+    "kills its parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
+}
+
+
+@pytest.mark.parametrize("backend", ["local", "bwrap"])
+@pytest.mark.filterwarnings("ignore:The 'local' sandbox backend")
+def test_python_tool_output_never_reaches_the_verdict(backend):
+    """Whatever a program prints, writes or kills, the answer and its score stay the agent's."""
+    from tests.sandbox.conftest import require
+
+    require(backend)
+    env = MathTools(python_tool=True, sandbox=backend)
+    try:
+        env.reset(seed=0)
+        gold = env.gold
+        for name, code in HOSTILE.items():
+            obs, r, term, trunc, info = env.step(call("python", code=code.format(gold=gold)))
+            assert not term and not trunc, name  # tool output never ends the episode
+            assert info["outcome"] == 0.0 and info["success"] is False, name
+            assert r <= 0.0 and obs[0]["role"] == "tool", name
+            failed = info["reward_components"]["tool_error"] == pytest.approx(-0.05)
+            assert failed == name.startswith("kills"), (name, obs)  # a tool error, not infra
+        assert env.gold == gold
+        _, r, term, _, info = env.step(f"<answer>{gold + 1}</answer>")
+        assert term and r == 0.0 and info["success"] is False
+        env.reset(seed=0)
+        _, r, term, _, info = env.step(f"<answer>{gold}</answer>")
+        assert term and r == 1.0 and info["success"] is True
+    finally:
+        env.close()

@@ -77,6 +77,68 @@ def test_read_only_db_blocks_writes_and_tracks_tables():
         db.query("SELECT 1; SELECT 2", 10)
 
 
+WRITES = (
+    "DELETE FROM orders",
+    "UPDATE products SET price = 0",
+    "INSERT INTO customers (customer_id, name, city, country, signup_date, tier) "
+    "VALUES (999, 'x', 'y', 'z', '2020-01-01', 'gold')",
+    "REPLACE INTO products SELECT * FROM products",
+    "WITH x AS (SELECT 1) DELETE FROM orders",
+    "DROP TABLE orders",
+    "CREATE TABLE t (x)",
+    "CREATE TEMP TABLE t (x)",
+    "CREATE VIEW v AS SELECT 1",
+    "CREATE TEMP TRIGGER tr AFTER INSERT ON orders BEGIN SELECT 1; END",
+    "ALTER TABLE orders ADD COLUMN x",
+    "ATTACH DATABASE '{tmp}/attached.db' AS other",
+    "DETACH DATABASE main",
+    "PRAGMA query_only = OFF",
+    "PRAGMA writable_schema = ON",
+    "BEGIN",
+    "SAVEPOINT s",
+    "VACUUM",
+    "VACUUM INTO '{tmp}/copy.db'",
+    "REINDEX",
+    "ANALYZE",
+    "SELECT load_extension('{tmp}/ext.so')",
+    "SELECT 1; DELETE FROM orders",
+)
+
+
+def _state(conn: sqlite3.Connection) -> tuple:
+    """Everything a write could change: rows, schema, temp objects, attached databases."""
+    return (
+        list(conn.iterdump()),
+        conn.execute("SELECT * FROM temp.sqlite_master").fetchall(),
+        conn.execute("PRAGMA query_only").fetchall(),
+        [d[1] for d in conn.execute("PRAGMA database_list")],
+    )
+
+
+def test_agent_writes_never_reach_the_verdict(env, tmp_path):
+    """SQL runs read-only: no write the agent sends (tool call or answer) changes anything."""
+    env.reset(seed=0, options={"task": 2})
+    conn, gold_sql = env.db.conn, env.question.gold_sql
+    before = _state(conn)
+    gold_rows = conn.execute(gold_sql).fetchall()
+    for sql in WRITES:
+        sql = sql.format(tmp=tmp_path)
+        obs, r, term, _, info = env.step(call(sql))
+        assert not term and info["reward_components"]["tool_error"] == pytest.approx(-0.05), sql
+        assert obs[0]["content"].startswith("Error: "), (sql, obs)
+    assert _state(conn) == before  # no row, table, view, trigger or setting changed
+    assert list(tmp_path.iterdir()) == []  # no file attached, copied or loaded
+    # the gold result is what it was, and the verdict still tells right from wrong
+    assert conn.execute(gold_sql).fetchall() == gold_rows == env._gold.rows
+    _, r, term, _, info = env.step(f"<answer>{gold_sql}</answer>")
+    assert term and info["success"] and info["reward_components"]["outcome"] == 1.0
+    for sql in WRITES[:8]:  # a write as the final answer: a failed query, outcome 0
+        env.reset(seed=0, options={"task": 2})
+        _, r, term, _, info = env.step(f"<answer>{sql.format(tmp=tmp_path)}</answer>")
+        assert term and r == 0.0 and info["outcome"] == 0.0 and not info["success"], sql
+        assert _state(env.db.conn) == before
+
+
 def test_results_match_rules():
     assert results_match([(1,), (2,)], [(2,), (1,)], ordered=False)
     assert not results_match([(1,), (2,)], [(2,), (1,)], ordered=True)
@@ -156,8 +218,11 @@ def test_scripted_agent_solves_every_template():
             out, r, term, _, info = env.step(call(sql))
             assert info["reward_components"]["tool_ok"] == pytest.approx(0.05), out
             assert info["reward_components"]["valid_sql"] == pytest.approx(0.02)
+            assert r == 0.0  # process rewards wait for success
             _, r, term, _, info = env.step(f"<answer>\n{sql};\n</answer>")
-            assert term and info["success"] is True and r == 1.0, (question, sql)
+            assert term and info["success"] is True, (question, sql)
+            # the query turn's well_formed, tool_ok, valid_sql and right_tables, paid now
+            assert r == pytest.approx(1.0 + 0.02 + 0.05 + 0.02 + 0.1)
     assert len(seen) == len(TEMPLATES)
     env.close()
 

@@ -164,21 +164,25 @@ def test_task_path_plays_that_game(env):
     assert info_path["walkthrough"] == info["walkthrough"]
 
 
-def test_score_reward_and_progress_weight():
-    e = TextWorld(difficulty=2, reward_weights={"progress": 0.5})
+@pytest.mark.parametrize("shaping", ["dense", "gated"])
+def test_score_reward_and_progress_weight(shaping):
+    e = TextWorld(difficulty=2, reward_weights={"progress": 0.5}, shaping=shaping)
     try:
         _, info = e.reset(options={"task": 1})
         walk = info["walkthrough"]
         first = e.step(cmd(walk[0]))
         parts = first[4]["reward_components"]
         assert parts["progress"] == pytest.approx(1 / len(walk))
-        assert first[1] == pytest.approx(0.5 * parts["progress"] + parts["score"])
+        process = 0.5 * parts["progress"] + parts["score"]
+        assert first[1] == pytest.approx(process if shaping == "dense" else 0.0)
         for c in walk[1:-1]:
             e.step(cmd(c))
-        *_, last_info = e.step(cmd(walk[-1]))
+        _, last_r, *_, last_info = e.step(cmd(walk[-1]))
         parts = last_info["reward_components"]
         gained = last_info["score"] / last_info["max_score"]
         assert parts["score"] == pytest.approx(gained) and parts["outcome"] == 1.0
+        if shaping == "gated":  # the whole score (1) and progress (1 x 0.5) paid with the win
+            assert last_r == pytest.approx(1.0 + 1.0 + 0.5)
         after = e.step(cmd("look"))
         assert after[2] is True and after[1] == 0.0 and "game is over" in after[0][0]["content"]
     finally:

@@ -86,8 +86,8 @@ def test_frozenlake_optimal_path_wins_with_outcome_one():
     assert "reached the goal" in obs[0]["content"]
 
 
-def test_progress_shaping_is_optional_and_sums_to_one_on_an_optimal_path():
-    env = FrozenLake(reward_weights={"progress": 1.0})
+def test_dense_progress_is_potential_based_and_telescopes():
+    env = FrozenLake(reward_weights={"progress": 1.0}, shaping="dense")
     env.reset(seed=0)
     rewards = [env.step(word)[1] for word in ["left", "right", "left"]]
     # A bump does nothing; right then left undo each other (distance 6 -> 5 -> 6).
@@ -96,8 +96,19 @@ def test_progress_shaping_is_optional_and_sums_to_one_on_an_optimal_path():
     rewards = [env.step(word)[1] for word in FL_PATH]
     assert rewards == pytest.approx([1 / 6] * 5 + [1 / 6 + 1.0])
     env.reset(seed=0)
-    env.step("down")
-    assert env.step("right")[4]["reward_components"]["progress"] == 0.0  # the hole
+    env.step("down")  # distance 6 -> 5
+    _, reward, terminated, _, _ = env.step("right")  # the hole gives the progress back
+    assert terminated and reward == pytest.approx(-1 / 6)
+
+
+def test_gated_progress_is_paid_only_at_the_goal():
+    env = FrozenLake(reward_weights={"progress": 1.0})
+    env.reset(seed=0)
+    steps = [env.step(word) for word in FL_PATH]
+    assert [s[1] for s in steps] == pytest.approx([0.0] * 5 + [1.0 + 1.0])
+    assert [s[4]["reward_components"]["progress"] for s in steps] == pytest.approx([1 / 6] * 6)
+    env.reset(seed=0)
+    assert [env.step(w)[1] for w in ["down", "down", "right"]] == [0.0, 0.0, 0.0]
 
 
 def test_frozenlake_hole_terminates_without_success():

@@ -37,24 +37,44 @@ def test_shipped_word_lists():
     assert {"crane", "slate", "house"} <= set(answers)
 
 
-def test_info_gain_rewards_by_hand():
-    env = Wordle(answers=SMALL)
+@pytest.mark.parametrize("shaping", ["dense", "gated"])
+def test_info_gain_rewards_by_hand(shaping):
+    env = Wordle(answers=SMALL, shaping=shaping)
     env.reset(options={"word": "crane"})
     # fuzzy shares no letter with crane: 7 of the 8 answers remain (all but fuzzy).
     _, r1, t1, _, i1 = env.step("fuzzy")
     assert i1["candidates_left"] == 7
-    assert r1 == pytest.approx(math.log2(8 / 7) / 3)
+    g1 = math.log2(8 / 7) / 3
+    assert i1["reward_components"]["info_gain"] == pytest.approx(g1)
     # plate -> --G-G: crate/grate would give --GGG, slate -GGGG, stale -YGYG, blink -G---.
     obs, r2, t2, _, i2 = env.step("plate")
     assert obs[0]["content"].splitlines()[1:3] == ["P L A T E", "- - G - G"]
     assert i2["candidates_left"] == 1
-    assert r2 == pytest.approx(math.log2(7) / 3)
+    g2 = math.log2(7) / 3
+    assert i2["reward_components"]["info_gain"] == pytest.approx(g2)
     _, r3, t3, _, i3 = env.step("crane")
     assert i3["reward_components"] == {"info_gain": 0.0, "outcome": 1.0}
     assert (t1, t2, t3) == (False, False, True)
-    assert r3 == 1.0 and i3["success"] is True and i3["outcome"] == 1.0
+    assert i3["success"] is True and i3["outcome"] == 1.0
     # Over a solved game the information gains add up to exactly 1.
-    assert r1 + r2 == pytest.approx(1.0)
+    assert g1 + g2 == pytest.approx(1.0)
+    if shaping == "dense":  # paid guess by guess
+        assert (r1, r2, r3) == pytest.approx((g1, g2, 1.0))
+    else:  # paid with the word
+        assert (r1, r2, r3) == pytest.approx((0.0, 0.0, 2.0))
+        assert i2["shaping_deferred"] == pytest.approx(1.0) and i3["shaping_paid"] == 1.0
+
+
+def test_a_failed_game_is_not_paid_its_information_gain():
+    env = agentgym.make("agentgym/Wordle-v0")
+    env.reset(options={"word": "house"})
+    rewards, gains = [], 0.0
+    for guess in ["crane", "slate", "crane", "pilot", "dusky", "fjord"]:
+        obs, reward, terminated, truncated, info = env.step(guess)
+        rewards.append(reward)
+        gains += info["reward_components"]["info_gain"]
+    assert truncated and not info["success"]
+    assert gains > 0.5 and rewards == [0.0] * 6  # reported, never paid
 
 
 def test_feedback_message_and_absent_letters():
