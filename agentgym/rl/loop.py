@@ -160,6 +160,21 @@ def train(
         on_step: called with (step, metrics) after each update.
         progress: show progress bars.
     """
+    import torch
+
+    # LoRA's initialisation and dropout draw from torch's global RNG: seed it for the run
+    # (resumes restore it), inside a fork so that the caller's stream is left as it was.
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+        torch.manual_seed(config.seed)
+        return _train(config, policy, on_step, progress)
+
+
+def _train(
+    config: TrainConfig,
+    policy: Any | None,
+    on_step: Callable[[int, dict[str, float]], None] | None,
+    progress: bool,
+) -> TrainResult:
     from tqdm.auto import tqdm
 
     from agentgym.policies import load_policy
