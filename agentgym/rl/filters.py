@@ -65,4 +65,8 @@ def select(
             continue
         out_t.append(t)
         out_a.append(a)
-    return out_t, out_a, {"filter/dropped": float(dropped), "filter/masked_truncated": float(masked)}
+    return (
+        out_t,
+        out_a,
+        {"filter/dropped": float(dropped), "filter/masked_truncated": float(masked)},
+    )

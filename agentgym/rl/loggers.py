@@ -83,7 +83,8 @@ class TensorBoardLogger:
 
 class WandbLogger:
     """Weights & Biases run (``pip install agentgym[wandb]``; set WANDB_MODE=offline
-    to keep it local)."""
+    to keep it local).
+    """
 
     def __init__(self, out_dir: str | Path, config: dict[str, Any]) -> None:
         wandb = require("wandb", "wandb", "the Weights & Biases logger")

@@ -59,9 +59,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for stem, (title, names) in CURVES.items():
-        series = {
-            n: [(r["step"], r[n]) for r in rows if n in r and "step" in r] for n in names
-        }
+        series = {n: [(r["step"], r[n]) for r in rows if n in r and "step" in r] for n in names}
         series = {n: pts for n, pts in series.items() if pts}
         if not series:
             continue

@@ -282,8 +282,8 @@ class Trainer:
         self.model.eval()
         metrics.update(self._metrics(agg, cache))
         metrics["perf/update_seconds"] = time.perf_counter() - start
-        metrics["perf/tokens_per_s"] = tot_tokens * cfg.epochs / max(
-            metrics["perf/update_seconds"], 1e-9
+        metrics["perf/tokens_per_s"] = (
+            tot_tokens * cfg.epochs / max(metrics["perf/update_seconds"], 1e-9)
         )
         metrics["optim/lr"] = float(self.optimizer.param_groups[0]["lr"])
         return metrics
@@ -393,7 +393,8 @@ class Trainer:
 
     def save(self, path: Any, tokenizer: Any = None) -> None:
         """Save for serving: the model, or with LoRA the adapter (``adapter/``) and the
-        merged model (``path`` itself)."""
+        merged model (``path`` itself).
+        """
         from pathlib import Path
 
         out = Path(path)
