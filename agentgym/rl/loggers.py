@@ -82,8 +82,9 @@ class TensorBoardLogger:
 
 
 class WandbLogger:
-    """Weights & Biases run (``pip install agentgym[wandb]``; set WANDB_MODE=offline
-    to keep it local).
+    """A Weights & Biases run (``pip install agentgym[wandb]``).
+
+    Set ``WANDB_MODE=offline`` to keep it local.
     """
 
     def __init__(self, out_dir: str | Path, config: dict[str, Any]) -> None:

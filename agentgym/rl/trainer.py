@@ -392,9 +392,7 @@ class Trainer:
         return MergedWeights(self.peft_model)
 
     def save(self, path: Any, tokenizer: Any = None) -> None:
-        """Save for serving: the model, or with LoRA the adapter (``adapter/``) and the
-        merged model (``path`` itself).
-        """
+        """Save for serving: the model, or with LoRA the merged model plus ``adapter/``."""
         from pathlib import Path
 
         out = Path(path)
