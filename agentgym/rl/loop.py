@@ -102,7 +102,16 @@ def _accelerator() -> Any:
     from agentgym.errors import require
 
     accelerate = require("accelerate", "hf", "multi-process training")
-    return accelerate.Accelerator()
+    import torch
+
+    # Without CUDA, accelerate runs several processes only when told cpu=True (gloo).
+    acc = accelerate.Accelerator(cpu=not torch.cuda.is_available())
+    if acc.num_processes <= 1:
+        raise ConfigError(
+            f"WORLD_SIZE={os.environ['WORLD_SIZE']} but accelerate set up "
+            f"{acc.distributed_type}: launch with torchrun or accelerate launch"
+        )
+    return acc
 
 
 def _collect(
