@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import tests.rl.envs  # noqa: F401
 from agentgym.policies.base import SamplingParams
 from agentgym.policies.hf import HFPolicy
 from agentgym.rollout.collector import CollectConfig, Collector
-
-import tests.rl.envs  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).with_name("ddp_update.py"))
@@ -49,7 +48,17 @@ def test_two_processes_update_like_one(tiny_model_dir, tmp_path):
     one, two = tmp_path / "one.pt", tmp_path / "two.pt"
     _run([sys.executable, WORKER, str(tiny_model_dir), str(batch), str(one)])
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    _run([*torchrun, "--master-port", str(_free_port()), WORKER, str(tiny_model_dir), str(batch), str(two)])
+    _run(
+        [
+            *torchrun,
+            "--master-port",
+            str(_free_port()),
+            WORKER,
+            str(tiny_model_dir),
+            str(batch),
+            str(two),
+        ]
+    )
     a, b = torch.load(one), torch.load(two)
     assert a["world"] == 1 and b["world"] == 2
     start = policy.model.state_dict()
