@@ -178,6 +178,27 @@ def train(
         return _train(config, policy, on_step, progress)
 
 
+def _collector(cfg: TrainConfig, policy: Any, rank: int) -> Collector:
+    collect_cfg = replace(cfg.collect, progress=False)
+    if collect_cfg.sampling.seed is None:  # the run's seed also seeds the sampler
+        seed = cfg.seed + 7_919 * rank
+        collect_cfg = replace(collect_cfg, sampling=replace(collect_cfg.sampling, seed=seed))
+    return Collector(policy, collect_cfg)
+
+
+def _rollout_metrics(cfg: TrainConfig, seen: list[Trajectory], acc: Any) -> dict[str, float]:
+    """``rollout/…`` and ``reward/…`` of every process's trajectories."""
+    if acc is not None:
+        from accelerate.utils import gather_object
+
+        seen = gather_object(seen)
+    metrics = rollout_metrics(seen)
+    stats = group_stats(trajectory_rewards(seen, cfg.reward), [t.group_id for t in seen])
+    metrics["rollout/zero_signal_groups"] = float(stats.zero_signal_groups)
+    metrics["rollout/zero_signal_fraction"] = stats.zero_signal_fraction
+    return metrics
+
+
 def _train(
     config: TrainConfig,
     policy: Any | None,
@@ -203,11 +224,8 @@ def _train(
     policy = policy or load_policy(cfg.model, device)
     trainer = Trainer(policy.model, cfg, acc)
     trainer.nucleus_top_p = logprob_space(cfg, policy)
-    collect_cfg = replace(cfg.collect, progress=False)
-    if collect_cfg.sampling.seed is None:  # the run's seed also seeds the sampler
-        seed = cfg.seed + 7_919 * rank[0]
-        collect_cfg = replace(collect_cfg, sampling=replace(collect_cfg.sampling, seed=seed))
-    collector = Collector(policy, collect_cfg)
+    collector = _collector(cfg, policy, rank[0])
+    collect_cfg = collector.config
     eval_seeds = list(range(cfg.eval_seed_offset, cfg.eval_seed_offset + cfg.eval_seeds))
     state: dict[str, Any] = {}
     if ckpt is not None:
@@ -226,15 +244,7 @@ def _train(
     for step in tqdm(range(start, cfg.steps), desc="train", disable=not progress or not main):
         t0 = time.perf_counter()
         batch, advs, seen, fmetrics = _collect(cfg, collector, trainer, step, out, rank)
-        if acc is not None:
-            from accelerate.utils import gather_object
-
-            seen = gather_object(seen)
-        metrics = {"step": float(step + 1)} | rollout_metrics(seen)
-        stats = group_stats(trajectory_rewards(seen, cfg.reward), [t.group_id for t in seen])
-        metrics["rollout/zero_signal_groups"] = float(stats.zero_signal_groups)
-        metrics["rollout/zero_signal_fraction"] = stats.zero_signal_fraction
-        metrics |= fmetrics
+        metrics = {"step": float(step + 1)} | _rollout_metrics(cfg, seen, acc) | fmetrics
         metrics |= trainer.update(batch, advs)
         sync_weights(policy, trainer)
         metrics["perf/step_seconds"] = time.perf_counter() - t0

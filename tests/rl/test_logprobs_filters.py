@@ -145,3 +145,15 @@ def test_resample_fills_the_batch_with_informative_groups(policy, tmp_path):
         "step00000-r2.jsonl",
         "step00000.jsonl",
     ]
+
+
+def test_bf16_autocast_path_runs_and_default_is_fp32(policy):
+    trajs = _collect(policy)
+    fp32 = Trainer(policy.model, TrainConfig(lr=0.0))
+    assert fp32.config.precision == "auto" and isinstance(
+        fp32._autocast(), type(__import__("contextlib").nullcontext())
+    )
+    m = Trainer(policy.model, TrainConfig(lr=0.0, precision="bf16")).update(trajs, ADV)
+    assert math.isfinite(m["loss/policy"]) and m["loss/grad_norm"] > 0
+    # bf16 logits are coarser than the sampler's fp32 ones: the metric sees it
+    assert m["logprob/abs_diff_max"] > 1e-4
