@@ -8,7 +8,8 @@ the batch: TRL's ``loss_type="bnpo"``, no KL), backward, gradient clipping, Adam
 
 - ours: :meth:`agentgym.rl.Trainer.update` on trajectories carrying the batch;
 - TRL: ``GRPOTrainer._compute_loss`` (TRL's own loss, log-softmax and entropy) on the
-  same ids, then ``backward``, ``clip_grad_norm_`` and an AdamW step.
+  same ids, then ``backward``, ``clip_grad_norm_`` and an AdamW step; fp32 and without
+  activation checkpointing (TRL's defaults are bf16 and checkpointing), as ours runs.
 
 Models: a tiny Llama built locally, and SmolLM2-135M (the embedded default model,
 ``agentgym.policies.models.default_model_path()``). The last line reads
@@ -116,6 +117,9 @@ def _trl(args: Args, model, tokenizer, ids, old, adv):
         report_to=[],
         use_cpu=True,
         bf16=False,
+        # TRL defaults to activation checkpointing (recompute in backward: less memory,
+        # more compute); ours keeps activations, so compare like with like.
+        gradient_checkpointing=False,
         logging_steps=1000,
         save_strategy="no",
     )

@@ -23,6 +23,7 @@ Around that core, all optional and off by default:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import time
 from collections.abc import Sequence
@@ -142,6 +143,11 @@ class Trainer:
             # The scheduler stays ours: accelerate would step it once per process.
             self.train_model, self.optimizer = accelerator.prepare(model, self.optimizer)
         self.device = next(model.parameters()).device
+        base = model.get_base_model() if self.peft_model is not None else model
+        params = inspect.signature(base.forward).parameters
+        self._keep_kw = next(
+            (k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None
+        )
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -168,17 +174,33 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _logits_logprobs(self, module: Any, input_ids: Any, attention_mask: Any) -> tuple:
-        """(log-softmax ``[B, T-1, V]``, sampled-token logprobs ``[B, T-1]``)."""
+    def _logits_logprobs(
+        self, module: Any, input_ids: Any, attention_mask: Any, start: int = 0
+    ) -> tuple:
+        """(tempered logits ``[B, T-1-start, V]``, sampled-token logprobs ``[B, T-1]``).
+
+        Only the positions from ``start`` on (the first trained token's predictor) go
+        through the output head; logprobs before ``start`` are 0. The logprob is
+        ``logit - logsumexp(logits)``, which keeps no ``[B, T, V]`` log-softmax for backward.
+        """
         torch = _torch()
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        width = input_ids.shape[1]
+        if start > 0 and self._keep_kw is not None:
+            kwargs[self._keep_kw] = width - start
         with self._autocast():
-            logits = module(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
-        logits = logits.float() / self.config.logprob_temperature
-        target = input_ids[:, 1:, None]
+            logits = module(**kwargs).logits
+        n = logits.shape[1]  # positions width-n .. width-1; we want start .. width-2
+        logits = logits[:, start - (width - n) : n - 1].float()
+        if self.config.logprob_temperature != 1.0:
+            logits = logits / self.config.logprob_temperature
+        target = input_ids[:, 1 + start :, None]
         if self.nucleus_top_p is not None and self.nucleus_top_p < 1.0:
             logits = _nucleus_logits(torch, logits, target, self.nucleus_top_p)
-        logp_all = torch.log_softmax(logits, dim=-1)
-        return logp_all, logp_all.gather(-1, target).squeeze(-1)
+        logp = logits.gather(-1, target).squeeze(-1) - logits.logsumexp(-1)
+        if start > 0:
+            logp = torch.nn.functional.pad(logp, (start, 0))
+        return logits, logp
 
     def token_logprobs(self, input_ids, attention_mask):
         """Log-probs ``[B, T-1]`` of ``input_ids[:, 1:]`` at the config's temperature."""
@@ -306,16 +328,18 @@ class Trainer:
             logp = self.token_logprobs(ids, torch.ones_like(ids))
             return logp.sum() * 0.0, {}
         ids, attn, mask, sampler, adv = self._batch(chunk)
-        logp_all, logp = self._logits_logprobs(self.train_model, ids, attn)
+        start = _first_trained(mask)
+        logits, logp = self._logits_logprobs(self.train_model, ids, attn, start)
         extra: dict[str, float] = {}
         if epoch == 0:  # before any step of this phase: the trainer's old policy
             with torch.no_grad():
                 cache["trainer_old"] = logp.detach()
                 cache["stats"] = _logprob_stats(torch, logp, sampler, mask, cfg.logprob.bound)
-                cache["entropy"] = float(-((logp_all.exp() * logp_all).sum(-1) * mask).sum())
+                entropy = torch.special.entr(torch.softmax(logits, dim=-1)).sum(-1)
+                cache["entropy"] = float((entropy * mask[:, start:]).sum())
                 if self.reference is not None and cfg.kl.where == "loss":
                     with self.reference.model(self.model) as ref:
-                        cache["ref"] = self._logits_logprobs(ref, ids, attn)[1].detach()
+                        cache["ref"] = self._logits_logprobs(ref, ids, attn, start)[1].detach()
         old = sampler
         weight = None
         if cfg.logprob.correction == "tis":
@@ -405,6 +429,12 @@ class Trainer:
             save_adapter(self.peft_model, out / "adapter")
         if tokenizer is not None:
             tokenizer.save_pretrained(out)
+
+
+def _first_trained(mask: Any) -> int:
+    """Index (in the shifted ``[B, T-1]`` mask) of the batch's first trained token."""
+    cols = mask.sum(dim=0).nonzero()
+    return int(cols[0]) if len(cols) else 0
 
 
 def _nucleus_logits(torch: Any, logits: Any, target: Any, top_p: float) -> Any:
