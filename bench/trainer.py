@@ -69,7 +69,8 @@ def _batch(args: Args, model, vocab: int):
     b, p, c = args.batch, args.prompt_tokens, args.completion_tokens
     ids = torch.randint(3, vocab, (b, p + c), generator=gen)
     rewards = torch.rand(b, generator=gen).view(-1, args.group)
-    adv = ((rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-6)).view(-1)
+    centred = rewards - rewards.mean(1, keepdim=True)
+    adv = (centred / (rewards.std(1, keepdim=True) + 1e-6)).view(-1)
     with torch.no_grad():
         logits = model(input_ids=ids).logits[:, :-1].float()
         logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
@@ -216,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         mem = ours["peak_rss"] / trl["peak_rss"]
         print(
             f"model={name} B={args.batch} P={args.prompt_tokens} C={args.completion_tokens} "
-            f"ours_tokens_per_s={ours['tokens_per_s']:.1f} trl_tokens_per_s={trl['tokens_per_s']:.1f} "
-            f"ratio={ratio:.3f} ours_peak_rss_mib={ours['peak_rss'] / 2**20:.0f} "
+            f"ours_tokens_per_s={ours['tokens_per_s']:.1f} "
+            f"trl_tokens_per_s={trl['tokens_per_s']:.1f} ratio={ratio:.3f} "
+            f"ours_peak_rss_mib={ours['peak_rss'] / 2**20:.0f} "
             f"trl_peak_rss_mib={trl['peak_rss'] / 2**20:.0f}",
             flush=True,
         )
