@@ -1,4 +1,4 @@
-"""The ``agentgym`` command line: list, play, rollout, train, view, serve, demo, sandbox.
+"""The ``agentgym`` command line: list, play, rollout, train, view, plot, serve, demo, sandbox.
 
 Each command is a dataclass whose fields are its flags (parsed with tyro, so
 ``agentgym COMMAND --help`` shows every field's docstring and default); nested
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,13 @@ def run_train(config: TrainConfig) -> int:
     """Train with :func:`agentgym.rl.train` and print where the metrics went."""
     from agentgym.rl import train
 
+    if config.resume is not None:  # the run's own config; only the directory comes from here
+        saved = Path(config.resume) / "config.json"
+        if not saved.exists():
+            raise ConfigError(f"--resume {config.resume}: no config.json there; is it a run?")
+        config = dataclasses.replace(
+            TrainConfig.from_dict(json.loads(saved.read_text())), resume=config.resume
+        )
     result = train(config)
     last = result.history[-1] if result.history else {}
     rate = last.get("reward/success_rate", 0.0)
@@ -190,6 +198,25 @@ class View:
             if t.error:
                 echo(f"error: {t.error}")
             echo(format_transcript(t.messages))
+        return 0
+
+
+# ----------------------------------------------------------------------------- plot
+@dataclass
+class Plot:
+    """Write PNG training curves of a run (reward, success, KL, entropy, |dlogprob|, tokens/s)."""
+
+    run_dir: Positional[str]
+    """Directory of an agentgym train run (holds metrics.jsonl)."""
+    out: str | None = None
+    """Where the PNGs go (default: RUN_DIR/plots)."""
+
+    def run(self) -> int:
+        """Plot with :func:`agentgym.rl.plot.plot_run` and list the files."""
+        from agentgym.rl.plot import plot_run
+
+        for path in plot_run(self.run_dir, self.out):
+            echo(str(path))
         return 0
 
 
@@ -271,6 +298,7 @@ COMMANDS: dict[str, tuple[type, Any]] = {
     "rollout": (Rollout, Rollout.run),
     "train": (TrainConfig, run_train),
     "view": (View, View.run),
+    "plot": (Plot, Plot.run),
     "serve": (Serve, Serve.run),
     "demo": (Demo, Demo.run),
 }

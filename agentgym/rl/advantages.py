@@ -268,13 +268,20 @@ register("gigpo")(GiGPO())
 
 
 def compute_advantages(
-    name: str, trajs: Sequence[Trajectory], source: RewardSource = "total"
+    name: str,
+    trajs: Sequence[Trajectory],
+    source: RewardSource = "total",
+    penalties: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], GroupStats]:
     """Per-turn advantages (one array per trajectory) and group statistics.
 
     Trajectory-level estimators give every turn of a trajectory the same value.
+    ``penalties`` (shape ``[N]``, e.g. beta x KL to a reference) are subtracted from
+    the rewards before the estimator sees them; the group statistics count the raw
+    rewards.
     """
-    rewards = trajectory_rewards(trajs, source)
+    raw = trajectory_rewards(trajs, source)
+    rewards = raw if penalties is None else raw - np.asarray(penalties, dtype=np.float64)
     gids = np.asarray([t.group_id for t in trajs])
     est = get(name)
     if getattr(est, "level", "trajectory") == "turn":
@@ -282,4 +289,4 @@ def compute_advantages(
     else:
         adv = group_advantages(name, rewards, gids)
         per_turn = [np.full(len(t.turns), adv[i]) for i, t in enumerate(trajs)]
-    return per_turn, group_stats(rewards, gids)
+    return per_turn, group_stats(raw, gids)
