@@ -196,7 +196,7 @@ class OpenAIPolicy:
             "return_tokens_as_token_ids": True,
             "skip_special_tokens": False,
         }
-        seed = request_seed(params.seed, call, i)
+        seed = request_seed(params.seed, call, i, r)
         if seed is not None:
             body["seed"] = seed
         return body
