@@ -6,8 +6,8 @@ A policy spec is ``KIND`` or ``KIND:ARGUMENT``; the kind names a backend in
 - ``default``: the embedded SmolLM2-135M-Instruct through transformers;
 - ``hf:PATH_OR_NAME``: a transformers model (:class:`~agentgym.policies.hf.HFPolicy`);
 - ``vllm:PATH``: an in-process vLLM engine (:class:`~agentgym.policies.vllm.VLLMPolicy`);
-- ``openai:URL[@TOKENIZER]``: an OpenAI-compatible server
-  (:class:`~agentgym.policies.openai.OpenAIPolicy`);
+- ``openai:URL[,URL2...][@TOKENIZER]``: OpenAI-compatible servers, each episode
+  pinned to one (:class:`~agentgym.policies.openai.OpenAIPolicy`);
 - ``random:word1,word2[@TOKENIZER]``: a uniform pick among fixed texts
   (:class:`~agentgym.policies.scripted.RandomChoicePolicy`).
 
@@ -78,7 +78,8 @@ def _openai(argument: str, *, device: str | None = None, seed: int = 0) -> Any:
     from agentgym.policies.openai import OpenAIPolicy
 
     url, _, tok = argument.rpartition("@") if "@" in argument else (argument, "", "")
-    return OpenAIPolicy(url, tokenizer=tok or None)
+    urls = [u for u in url.split(",") if u]  # several servers: each episode sticks to one
+    return OpenAIPolicy(urls[0] if len(urls) == 1 else urls, tokenizer=tok or None)
 
 
 @POLICY_BACKENDS.register("random")
