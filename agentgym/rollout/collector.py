@@ -27,6 +27,7 @@ worker as soon as its turn is sampled; nothing waits for the slowest episode.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import queue
@@ -95,6 +96,8 @@ class CollectConfig:
     ray_address: str | None = None
     """Ray cluster for env_backend='ray' ('auto', 'ray://HOST:10001'); None starts or
     joins a local one (ray.init's default)."""
+    ray_env_cpus: float = 1.0
+    """CPUs each Ray env actor reserves on its node."""
     progress: bool = True
     """Show a progress bar (tqdm) over episodes."""
 
@@ -257,7 +260,9 @@ class _Run:
     # ---------------------------------------------------------------------- loop
     def run(self, todo: list[tuple[int, int, int]]) -> list[Trajectory]:
         cfg = self.cfg
-        extra = {"address": cfg.ray_address} if cfg.env_backend == "ray" else {}
+        extra: dict[str, Any] = {}
+        if cfg.env_backend == "ray":
+            extra = {"address": cfg.ray_address, "num_cpus": cfg.ray_env_cpus}
         self.runner: EnvRunner = make_env_runner(
             cfg.env_backend, cfg.env_workers, self.post, **extra
         )
@@ -445,9 +450,8 @@ class _Run:
             for ep in batch:
                 ep.ticket = ticket
             self.gen_busy += 1
-            self.gen.submit(
-                ticket, lambda r=requests, p=self.cfg.sampling: self.policy.generate(r, p)
-            )
+            params = self.cfg.sampling
+            self.gen.submit(ticket, functools.partial(self.policy.generate, requests, params))
 
     def _on_generated(
         self, ticket: int, batch: list[Episode], gens: Any, error: BaseException | None
