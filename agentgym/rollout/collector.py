@@ -81,6 +81,10 @@ class CollectConfig:
     batch across calls). 0: one loop hands the policy a batch of every waiting request
     (in-process backends). None: the policy's max_concurrency attribute if it has one
     (the OpenAI backend), else 0."""
+    batch_window_s: float = 0.002
+    """In-process backends: while env steps are still running, a batch goes to the policy
+    once no new request came for this long (at most 25 times this after its first), so
+    fast envs share one batch per turn and a slow one delays the others only briefly."""
     env_step_timeout_s: float = 300.0
     """Limit on one env reset, step or close; past it the episode ends as env_error and
     the worker is replaced."""
@@ -132,6 +136,7 @@ class CollectConfig:
             self.concurrent_requests is None or self.concurrent_requests >= 0,
             f"concurrent_requests must be >= 0 or None, got {self.concurrent_requests}",
         )
+        need(self.batch_window_s >= 0, f"batch_window_s must be >= 0, got {self.batch_window_s}")
         for name in ("env_step_timeout_s", "generation_timeout_s", "episode_timeout_s"):
             need(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
         need(self.max_retries >= 0, f"max_retries must be >= 0, got {self.max_retries}")
@@ -243,6 +248,8 @@ class _Run:
         self.deadlines: list[tuple[float, int, int, Episode | None, int]] = []
         self.seq = itertools.count()
         self.gen_queue: deque[tuple[Episode, int]] = deque()
+        self.queued_at = self.last_at = 0.0  # arrival of the oldest and newest request
+        self.wake_at: float | None = None  # a batch waiting for its window to close
         self.done: list[Trajectory] = []
         concurrent = cfg.concurrent_requests
         if concurrent is None:
@@ -295,6 +302,9 @@ class _Run:
         timeout = None
         if self.deadlines:
             timeout = max(0.0, self.deadlines[0][0] - time.monotonic())
+        if self.wake_at is not None:
+            wake = max(0.0, self.wake_at - time.monotonic())
+            timeout = wake if timeout is None else min(timeout, wake)
         try:
             ticket, value, error = self.events.get(timeout=timeout)
         except queue.Empty:
@@ -421,6 +431,9 @@ class _Run:
             return
         ep.state, ep.ticket = "gen", None
         ep.wants += 1
+        self.last_at = time.monotonic()
+        if not self.gen_queue:
+            self.queued_at = self.last_at
         self.gen_queue.append((ep, ep.wants))
 
     def _request(self, ep: Episode) -> Request:
@@ -436,7 +449,15 @@ class _Run:
 
     def _dispatch(self) -> None:
         """Hand waiting requests to the policy: one batch of all, or one call each."""
+        self.wake_at = None
         while self.gen_queue and self.gen_busy < self.gen_slots:
+            if not self.one_per_call and self.cfg.batch_window_s > 0:
+                stepping = len(self.waiting) - self.gen_busy  # env operations in flight
+                w = self.cfg.batch_window_s
+                close = min(self.last_at + w, self.queued_at + 25 * w)
+                if stepping and time.monotonic() < close:
+                    self.wake_at = close  # more requests are on their way: let them join
+                    return
             take = 1 if self.one_per_call else len(self.gen_queue)
             batch = []
             for _ in range(take):
