@@ -8,8 +8,14 @@
    how many times faster the raw loop steps).
 3. One env made slow (a ``--slow-sleep-s`` sleep per step on ``--slow-fraction`` of the
    episodes): the collector's total time against the lockstep collector agentgym had
-   before (its algorithm is kept below as the baseline; same policy, seeds and env
-   workers): ``async_speedup = T_lockstep / T_async``.
+   before (its algorithm is kept below as the baseline; same policy and seeds, so the
+   same sampled tokens). ``async_speedup = T_lockstep / T_async`` with the lockstep
+   collector as it ran by default (``env_workers=1``: the training loop, the recipes and
+   the CLI stepped envs one after the other); ``async_speedup_same_workers`` gives it the
+   async collector's ``--env-workers`` threads. That second figure is bounded by the
+   slow episodes' own path: lockstep pays ``G + sleep`` per turn (G: one generation
+   batch), async at best ``max(G, sleep + g)`` (g: a small batch), so at most ~2x when
+   generation and the sleep cost the same, and less when generation dominates.
 
 Run: ``.venv/bin/python bench/collect.py`` (``--help`` lists the knobs). The last line
 reads ``collector_overhead=X async_speedup=Y``.
@@ -279,13 +285,19 @@ def slow_env(args: Args, policy: Any, cfg: CollectConfig, kwargs: dict[str, Any]
     t_lock, actions = best_of(
         args.repeats, lambda: lockstep_collect(policy, args.env_id, seeds, cfg, factory())
     )
-    same = actions == [[turn.action for turn in t.turns] for t in trajs]
+    one = replace(cfg, env_workers=1)
+    t_lock1, actions1 = best_of(
+        args.repeats, lambda: lockstep_collect(policy, args.env_id, seeds, one, factory())
+    )
+    done = [[turn.action for turn in t.turns] for t in trajs]
+    same = actions == done == actions1
     print(
         f"slow env ({args.slow_fraction:.0%} of episodes sleep {args.slow_sleep_s * 1000:.0f} ms "
-        f"per step): async {t_async:.3f}s, lockstep {t_lock:.3f}s, same actions: {same} "
-        f"-> async_speedup={t_lock / t_async:.2f}"
+        f"per step): async {t_async:.3f}s ({cfg.env_workers} env workers); lockstep "
+        f"{t_lock1:.3f}s (1 env worker, its default), {t_lock:.3f}s ({cfg.env_workers} env "
+        f"workers); same actions: {same} -> async_speedup_same_workers={t_lock / t_async:.2f}"
     )
-    return t_lock / t_async
+    return t_lock1 / t_async
 
 
 def main(argv: list[str] | None = None) -> int:
