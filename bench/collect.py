@@ -17,6 +17,9 @@
    batch), async at best ``max(G, sleep + g)`` (g: a small batch), so at most ~2x when
    generation and the sleep cost the same, and less when generation dominates.
 
+It also prints the per-turn cost of rendering an observation to token ids (a new
+observation, and one seen before: toy envs repeat theirs) next to an env step.
+
 Run: ``.venv/bin/python bench/collect.py`` (``--help`` lists the knobs). The last line
 reads ``collector_overhead=X async_speedup=Y``.
 """
@@ -300,6 +303,38 @@ def slow_env(args: Args, policy: Any, cfg: CollectConfig, kwargs: dict[str, Any]
     return t_lock1 / t_async
 
 
+def render_cost(args: Args, policy: Any, kwargs: dict[str, Any]) -> None:
+    import itertools
+
+    env = agentgym.make(args.env_id, **kwargs)
+    env.reset(seed=0)
+    obs = list(env.step("right")[0])
+    renderer = ChatRenderer(policy.tokenizer)
+    count = itertools.count()
+
+    def fresh() -> list[dict[str, Any]]:
+        return [{**m, "content": f"{m['content']} ({next(count)})"} for m in obs]
+
+    def per_call(fn: Any, n: int = 500) -> float:
+        fn()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t) / n * 1e6
+
+    def step() -> None:
+        env.reset(seed=0)
+        env.step("right")
+
+    new = per_call(lambda: renderer.continuation_ids(fresh()))
+    seen = per_call(lambda: renderer.continuation_ids(obs))
+    reset_step = per_call(step)
+    print(
+        f"render per turn: new observation {new:.0f} us, seen before {seen:.0f} us; "
+        f"env reset+step {reset_step:.0f} us"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv, description=__doc__, registry=cli_registry())
     policy, words, kwargs = build(args)
@@ -315,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     Collector(policy, replace(cfg)).collect(args.env_id, range(8))  # warm up
     over = overhead(args, policy, cfg)
     env_stepping(args, words, policy, kwargs)
+    render_cost(args, policy, kwargs)
     speedup = slow_env(args, policy, cfg, kwargs)
     print(f"collector_overhead={over:.3f} async_speedup={speedup:.2f}")
     return 0
