@@ -146,3 +146,19 @@ def test_resume_of_a_complete_file_runs_nothing_and_damage_elsewhere_raises(
         Collector(policy, cfg).collect("test/ResumeEcho-v0", [0, 1], out=out, resume=True)
     with pytest.raises(ConfigError, match="resume"):
         Collector(policy, cfg).collect("test/ResumeEcho-v0", [0], resume=True)
+
+
+def test_rollout_command_resumes(tiny_model_dir, tmp_path, capsys):
+    from agentgym.cli import main
+
+    out = tmp_path / "r.jsonl"
+    args = ["rollout", "test/ResumeEcho-v0", "--policy", f"random:apple,pear@{tiny_model_dir}"]
+    args += ["--n", "3", "--collect.group-size", "2", "--out", str(out), "--backend", "thread"]
+    assert main([*args, "--collect.no-progress"]) == 0
+    full = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(full[:-2]) + full[-2][:10])  # two lost, one of them torn
+    with pytest.warns(RuntimeWarning, match="torn last line"):
+        assert main([*args, "--resume"]) == 0
+    assert "episodes=6" in capsys.readouterr().out
+    again = out.read_text().splitlines()
+    assert len(again) == 6 and sorted(again) == sorted(line.rstrip("\n") for line in full)
