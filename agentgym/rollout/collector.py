@@ -154,6 +154,10 @@ class Collector:
         >>> trajs = collector.collect("agentgym/Wordle-v0", seeds=range(3))
         >>> len(trajs), trajs[0].group_id == trajs[1].group_id
         (6, True)
+
+    Worker processes and Ray actors (``env_backend``) are started on the first
+    ``collect`` and kept for the next ones (a training loop collects every step);
+    :meth:`close` (or ``with Collector(...) as c:``) stops them.
     """
 
     def __init__(
@@ -165,6 +169,37 @@ class Collector:
         self.policy = policy
         self.config = config or CollectConfig()
         self.renderer = renderer or ChatRenderer(policy.tokenizer)
+        self._runner: EnvRunner | None = None
+
+    def close(self) -> None:
+        """Stop the env worker processes or actors kept between calls (if any)."""
+        if self._runner is not None:
+            self._runner.shutdown()
+            self._runner = None
+
+    def __enter__(self) -> Collector:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _env_runner(self, post: Any) -> EnvRunner:
+        cfg = self.config
+        if cfg.env_backend == "thread":  # threads are cheap: fresh ones per call
+            return make_env_runner("thread", cfg.env_workers, post)
+        if self._runner is None:
+            extra: dict[str, Any] = {}
+            if cfg.env_backend == "ray":
+                extra = {"address": cfg.ray_address, "num_cpus": cfg.ray_env_cpus}
+            self._runner = make_env_runner(cfg.env_backend, cfg.env_workers, post, **extra)
+        self._runner.post = post
+        return self._runner
+
+    def _release(self, runner: EnvRunner, clean: bool) -> None:
+        if runner is not self._runner:
+            runner.shutdown()
+        elif not clean:  # envs may still be open in the workers: start afresh next time
+            self.close()
 
     def collect(
         self,
@@ -221,6 +256,9 @@ class Collector:
         return sorted(trajs, key=lambda t: (t.metadata["task_index"], t.sample_index))
 
 
+_TICKETS = itertools.count(1)
+
+
 class _Run:
     """One ``collect`` call: the event loop that moves every episode along."""
 
@@ -236,12 +274,13 @@ class _Run:
     ) -> None:
         from tqdm.auto import tqdm
 
+        self.owner = owner
         self.cfg = cfg = owner.config
         self.policy = owner.policy
         self.renderer = owner.renderer
         self.env_id, self.spec, self.options, self.writer = env_id, spec, options, writer
         self.events: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
-        self.tickets = itertools.count(1)
+        self.tickets = _TICKETS  # unique across calls: a late answer never matches a new one
         self.waiting: dict[int, Any] = {}  # ticket -> episode (env op) or list (generation)
         # (when, seq, ticket, episode, attempt): an operation's or an episode's deadline,
         # dropped lazily once the operation is answered or the attempt is over
@@ -267,12 +306,7 @@ class _Run:
     # ---------------------------------------------------------------------- loop
     def run(self, todo: list[tuple[int, int, int]]) -> list[Trajectory]:
         cfg = self.cfg
-        extra: dict[str, Any] = {}
-        if cfg.env_backend == "ray":
-            extra = {"address": cfg.ray_address, "num_cpus": cfg.ray_env_cpus}
-        self.runner: EnvRunner = make_env_runner(
-            cfg.env_backend, cfg.env_workers, self.post, **extra
-        )
+        self.runner = self.owner._env_runner(self.post)
         self.gen = ThreadWorkers(self.gen_slots, "agentgym-generate", self.post)
         self.gen_busy = 0
         pending = deque(
@@ -281,6 +315,7 @@ class _Run:
         )
         live = 0
         limit = cfg.max_live_episodes or len(pending) or 1
+        clean = False
         try:
             while pending or live:
                 while pending and live < limit:
@@ -288,10 +323,11 @@ class _Run:
                     live += 1
                 self._dispatch()
                 live -= self._wait()
+            clean = True
         finally:
             self.bar.close()
             self.gen.shutdown()
-            self.runner.shutdown()
+            self.owner._release(self.runner, clean)
         return self.done
 
     def _wait(self) -> int:
