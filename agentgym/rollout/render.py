@@ -76,6 +76,7 @@ class ChatRenderer:
         self.tools = tools
         self.template_kwargs = dict(template_kwargs or {})
         self._memo: OrderedDict[tuple[str, bool], list[int]] = OrderedDict()
+        self._memo_held = 0
         self._encode = self._plain_encode
         self._base_ids = self.render(_BASE)
         self.end_of_turn_ids = self._find_turn_closing()
@@ -97,6 +98,7 @@ class ChatRenderer:
 
     # ------------------------------------------------------------------ speed
     _MEMO_SIZE = 4096
+    _MEMO_IDS = 1_000_000  # and at most this many ids held in all (long windowed prompts)
 
     def _key(self, messages: list[dict[str, Any]], gen: bool) -> tuple[str, bool] | None:
         try:
@@ -113,10 +115,11 @@ class ChatRenderer:
         return ids
 
     def _memo_put(self, key: tuple[str, bool] | None, ids: list[int]) -> list[int]:
-        if key is not None:
+        if key is not None and key not in self._memo:
             self._memo[key] = ids
-            if len(self._memo) > self._MEMO_SIZE:
-                self._memo.popitem(last=False)
+            self._memo_held += len(ids)
+            while len(self._memo) > self._MEMO_SIZE or self._memo_held > self._MEMO_IDS:
+                self._memo_held -= len(self._memo.popitem(last=False)[1])
         return ids
 
     def _text(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
