@@ -118,7 +118,9 @@ class ChatRenderer:
         if key is not None and key not in self._memo:
             self._memo[key] = ids
             self._memo_held += len(ids)
-            while len(self._memo) > self._MEMO_SIZE or self._memo_held > self._MEMO_IDS:
+            while self._memo and (
+                len(self._memo) > self._MEMO_SIZE or self._memo_held > self._MEMO_IDS
+            ):
                 self._memo_held -= len(self._memo.popitem(last=False)[1])
         return ids
 
