@@ -112,8 +112,8 @@ class Rollout:
     """Environment id."""
     policy: str = "default"
     """'default' (embedded SmolLM2-135M-Instruct), 'hf:PATH_OR_NAME', 'vllm:PATH' (in-process
-    vLLM), 'openai:http://HOST:PORT/v1[@TOKENIZER]' (an OpenAI-compatible server: vLLM or
-    `agentgym serve`), 'random:word1,word2[@TOKENIZER]', or a plugin's kind."""
+    vLLM), 'openai:URL1[,URL2...][@TOKENIZER]' (OpenAI-compatible servers: vLLM or `agentgym
+    serve`; each episode sticks to one), 'random:word1,word2[@TOKENIZER]', or a plugin's kind."""
     n: int = 8
     """Number of tasks (seeds seed .. seed+n-1)."""
     seed: int = 0
@@ -123,7 +123,11 @@ class Rollout:
     device: str | None = None
     """torch device for local models (default: cuda if present, else cpu)."""
     collect: CollectConfig = field(default_factory=CollectConfig)
-    """How to collect: group size, limits, env kwargs, workers, sampling."""
+    """How to collect: group size, limits, env kwargs, workers, timeouts, retries, sampling."""
+    resume: bool = False
+    """Keep the trajectories --out already holds and collect only the missing ones."""
+    backend: str | None = None
+    """Where env steps run: thread, process or ray (sets collect.env_backend)."""
 
     def run(self) -> int:
         """Roll out and print a one-line summary."""
@@ -132,12 +136,14 @@ class Rollout:
 
         policy = make_policy(self.policy, self.device, self.seed)
         config = self.collect
+        if self.backend is not None:
+            config = dataclasses.replace(config, env_backend=self.backend)
         if config.sampling.seed is None:
             config = dataclasses.replace(
                 config, sampling=dataclasses.replace(config.sampling, seed=self.seed)
             )
         seeds = list(range(self.seed, self.seed + self.n))
-        trajs = Collector(policy, config).collect(self.env, seeds, out=self.out)
+        trajs = Collector(policy, config).collect(self.env, seeds, out=self.out, resume=self.resume)
         m = rollout_metrics(trajs)
         echo(
             f"episodes={len(trajs)} success_rate={m['reward/success_rate']:.3f} "

@@ -61,6 +61,13 @@ class Request:
     messages: list[dict[str, Any]] = field(default_factory=list)
     max_new_tokens: int | None = None
     """Per-request cap (e.g. what is left of an episode's token budget)."""
+    seed: int | None = None
+    """This request's own sampler seed; set, it decides the sample whatever else shares
+    the batch (the collector derives it from the sampling seed, task, sample and turn).
+    None: the backend derives one from ``SamplingParams.seed`` and call order."""
+    session_id: str | None = None
+    """The episode this turn belongs to; backends with several servers send every turn
+    of a session to the same one (its prefix cache holds the conversation)."""
 
 
 @dataclass
@@ -100,13 +107,18 @@ def request_cap(request: Request, params: SamplingParams) -> int:
     return max(0, min(params.max_new_tokens, int(request.max_new_tokens)))
 
 
-def request_seed(seed: int | None, call: int, index: int) -> int | None:
+def request_seed(
+    seed: int | None, call: int, index: int, request: Request | None = None
+) -> int | None:
     """A per-request seed for backends that seed each request (vLLM, HTTP servers).
 
-    Derived from the call's ``seed``, the backend's call counter and the request's
-    index, so the G copies of a task draw different samples and the same calls in
-    the same order draw the same ones; None when ``seed`` is None.
+    ``request.seed`` when set; otherwise derived from the call's ``seed``, the
+    backend's call counter and the request's index, so the G copies of a task draw
+    different samples and the same calls in the same order draw the same ones; None
+    when ``seed`` is None.
     """
+    if request is not None and request.seed is not None:
+        return int(request.seed) % (2**31 - 1)
     if seed is None:
         return None
     return (int(seed) * 1_000_003 + call * 65_537 + index) % (2**31 - 1)

@@ -6,8 +6,10 @@ A policy spec is ``KIND`` or ``KIND:ARGUMENT``; the kind names a backend in
 - ``default``: the embedded SmolLM2-135M-Instruct through transformers;
 - ``hf:PATH_OR_NAME``: a transformers model (:class:`~agentgym.policies.hf.HFPolicy`);
 - ``vllm:PATH``: an in-process vLLM engine (:class:`~agentgym.policies.vllm.VLLMPolicy`);
-- ``openai:URL[@TOKENIZER]``: an OpenAI-compatible server
-  (:class:`~agentgym.policies.openai.OpenAIPolicy`);
+- ``openai:URL[,URL2...][@TOKENIZER]``: OpenAI-compatible servers, each episode
+  pinned to one (:class:`~agentgym.policies.openai.OpenAIPolicy`);
+- ``ray:SPEC[#N]``: N policy servers as Ray actors, each serving SPEC
+  (:class:`~agentgym.policies.rayserve.RayPolicy`);
 - ``random:word1,word2[@TOKENIZER]``: a uniform pick among fixed texts
   (:class:`~agentgym.policies.scripted.RandomChoicePolicy`).
 
@@ -16,11 +18,11 @@ Installed packages add kinds through the ``agentgym.policies`` entry-point group
 
 Example:
     >>> sorted(POLICY_BACKENDS.available())
-    ['default', 'hf', 'openai', 'random', 'vllm']
+    ['default', 'hf', 'openai', 'random', 'ray', 'vllm']
     >>> make_policy("hff:model")
     Traceback (most recent call last):
     ...
-    agentgym.errors.ConfigError: unknown policy backend 'hff'. Did you mean 'hf'? Available: ['default', 'hf', 'openai', 'random', 'vllm']
+    agentgym.errors.ConfigError: unknown policy backend 'hff'. Did you mean 'hf'? Available: ['default', 'hf', 'openai', 'random', 'ray', 'vllm']
 """  # noqa: E501
 
 from __future__ import annotations
@@ -78,7 +80,19 @@ def _openai(argument: str, *, device: str | None = None, seed: int = 0) -> Any:
     from agentgym.policies.openai import OpenAIPolicy
 
     url, _, tok = argument.rpartition("@") if "@" in argument else (argument, "", "")
-    return OpenAIPolicy(url, tokenizer=tok or None)
+    urls = [u for u in url.split(",") if u]  # several servers: each episode sticks to one
+    return OpenAIPolicy(urls[0] if len(urls) == 1 else urls, tokenizer=tok or None)
+
+
+@POLICY_BACKENDS.register("ray")
+def _ray(argument: str, *, device: str | None = None, seed: int = 0) -> Any:
+    from agentgym.errors import ConfigError
+    from agentgym.policies.rayserve import RayPolicy
+
+    spec, _, n = argument.partition("#")
+    if not spec or (n and not n.isdigit()):
+        raise ConfigError(f"expected ray:SPEC[#N], e.g. ray:vllm:/models/m#4, got {argument!r}")
+    return RayPolicy(spec, int(n or 1), seed=seed)
 
 
 @POLICY_BACKENDS.register("random")

@@ -21,10 +21,14 @@ knows exactly which distribution each token was drawn from:
   token is included in ``token_ids`` and ``finish_reason == "stop"``; a turn
   cut by ``max_new_tokens`` has ``finish_reason == "length"``.
 
-Randomness: with ``params.seed`` set, draws come from a ``torch.Generator``
-seeded with it, so the same seed, requests (in the same order) and
-``batch_size`` give the same samples. With ``seed=None`` they come from torch's
-global RNG (whoever owns the process may seed it).
+Randomness: a request with its own ``Request.seed`` (the collector sets one per
+turn) draws from a stream of its own, by inverse-CDF sampling with uniforms from
+``random.Random(seed)``, so its sample does not depend on which requests share its
+batch (up to float rounding of the batched forward pass). Otherwise, with
+``params.seed`` set, draws come from a ``torch.Generator`` seeded with it, so the
+same seed, requests (in the same order) and ``batch_size`` give the same samples;
+with ``seed=None`` they come from torch's global RNG (whoever owns the process may
+seed it).
 
 Example:
     >>> from agentgym.policies.base import Request, SamplingParams, render_chat
@@ -41,6 +45,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -172,6 +177,7 @@ class HFPolicy:
         if params.seed is not None:
             gen = torch.Generator(device=self.device).manual_seed(int(params.seed))
         stop = self.stop_ids | frozenset(int(t) for t in params.stop_token_ids)
+        streams = _streams(torch, requests, gen)
         size = self.batch_size or len(todo)
         was_training = self.model.training
         self.model.eval()
@@ -185,6 +191,7 @@ class HFPolicy:
                         params,
                         stop,
                         gen,
+                        [streams[i] for i in chunk] if streams else None,
                     )
                     for i, g in zip(chunk, gens, strict=True):
                         out[i] = g
@@ -220,6 +227,7 @@ class HFPolicy:
         params: SamplingParams,
         stop: frozenset[int],
         gen: Any,
+        streams: list[random.Random] | None = None,
     ) -> list[Generation]:
         """Decode one left-padded batch until every row stopped or hit its cap."""
         torch = _torch()
@@ -239,7 +247,10 @@ class HFPolicy:
         logprobs: list[list[float]] = [[] for _ in range(n)]
         finish = ["length"] * n
         while True:
-            tok, lp = _sample(torch, logits, params, gen)
+            u = None
+            if streams is not None and params.temperature > 0:
+                u = torch.tensor([streams[r].random() for r in rows], dtype=torch.float64)
+            tok, lp = _sample(torch, logits, params, gen, u)
             keep = []
             for j, (t, x) in enumerate(zip(tok.tolist(), lp.tolist(), strict=True)):  # sync
                 r = rows[j]
@@ -265,10 +276,36 @@ class HFPolicy:
         ]
 
 
-def _sample(torch: Any, logits: Any, params: SamplingParams, gen: Any) -> tuple[Any, Any]:
+def _streams(torch: Any, requests: Sequence[Request], gen: Any) -> list[random.Random] | None:
+    """One uniform stream per request when any request carries its own seed, else None."""
+    if all(r.seed is None for r in requests):
+        return None
+    return [
+        random.Random(
+            r.seed if r.seed is not None else int(torch.randint(2**62, (1,), generator=gen))
+        )
+        for r in requests
+    ]
+
+
+def _pick(torch: Any, probs: Any, gen: Any, u: Any) -> Any:
+    """Draw one index per row of ``probs [B, V]``: multinomial, or inverse CDF at ``u [B]``."""
+    if u is None:
+        return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+    cdf = probs.double().cumsum(dim=-1)
+    target = (u.to(cdf.device) * cdf[:, -1])[:, None]
+    # first index whose cumulative mass exceeds the target: never a zero-mass token
+    return torch.searchsorted(cdf, target, right=True).clamp(max=probs.shape[-1] - 1).squeeze(-1)
+
+
+def _sample(
+    torch: Any, logits: Any, params: SamplingParams, gen: Any, u: Any = None
+) -> tuple[Any, Any]:
     """Pick one token per row of ``logits [B, V]``; return ids ``[B]`` and logprobs ``[B]``.
 
-    The logprob is taken under the full tempered distribution, not the nucleus.
+    ``u [B]``: uniforms in [0, 1) of per-request streams (inverse-CDF draws); None
+    draws with ``torch.multinomial`` from ``gen``. The logprob is taken under the full
+    tempered distribution, not the nucleus.
     """
     if params.temperature == 0:
         logp = torch.log_softmax(logits, dim=-1)
@@ -281,8 +318,7 @@ def _sample(torch: Any, logits: Any, params: SamplingParams, gen: Any) -> tuple[
             # keep a token while the mass ranked above it is still below top_p
             outside = (sorted_p.cumsum(dim=-1) - sorted_p) >= params.top_p
             sorted_p = sorted_p.masked_fill(outside, 0.0)
-            pick = torch.multinomial(sorted_p, 1, generator=gen)
-            tok = order.gather(-1, pick).squeeze(-1)
+            tok = order.gather(-1, _pick(torch, sorted_p, gen, u)[:, None]).squeeze(-1)
         else:
-            tok = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+            tok = _pick(torch, probs, gen, u)
     return tok, logp.gather(-1, tok[:, None]).squeeze(-1)

@@ -85,8 +85,11 @@ class RandomChoicePolicy(ScriptedPolicy):
     """Answers each request with one of ``choices``, uniformly at random.
 
     Reproducible: two policies built with the same ``seed`` give the same
-    sequence of answers over the same sequence of requests (the RNG belongs to
-    the policy; ``SamplingParams.seed`` is not used).
+    answers (the RNG belongs to the policy; ``SamplingParams.seed`` is not used).
+    Requests with a ``session_id`` (the collector sets one per episode) draw from a
+    stream of their session's own, seeded from (``seed``, session), so the answers
+    do not depend on the order in which episodes reach the policy; other requests
+    share one stream, in call order.
 
     Args:
         choices: the candidate assistant texts (at least one).
@@ -101,5 +104,17 @@ class RandomChoicePolicy(ScriptedPolicy):
                 f"RandomChoicePolicy needs a non-empty list of strings, got {choices!r}"
             )
         self.choices = choices
+        self.seed = seed
         self.rng = random.Random(seed)
+        self._sessions: dict[str, random.Random] = {}
         super().__init__(lambda _messages: self.rng.choice(self.choices), tokenizer)
+
+    def _text(self, request: Request) -> str:
+        if request.session_id is None:
+            return super()._text(request)
+        rng = self._sessions.get(request.session_id)
+        if rng is None:
+            rng = self._sessions[request.session_id] = random.Random(
+                f"{self.seed}:{request.session_id}"
+            )
+        return rng.choice(self.choices)

@@ -168,7 +168,7 @@ class PolicyServer:
         )
         try:
             gens = self.policy.generate(
-                [Request(j.prompt, max_new_tokens=j.cap) for j in group], params
+                [Request(j.prompt, max_new_tokens=j.cap, seed=j.seed) for j in group], params
             )
             for job, gen in zip(group, gens, strict=True):
                 job.result = gen

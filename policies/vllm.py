@@ -134,7 +134,7 @@ class VLLMPolicy:
                     temperature=params.temperature,
                     top_p=params.top_p,
                     max_tokens=cap,
-                    seed=request_seed(params.seed, call, i),
+                    seed=request_seed(params.seed, call, i, r),
                     logprobs=0,
                     stop_token_ids=stop,
                     detokenize=False,

@@ -11,10 +11,20 @@ sampled turn, the template's closing tokens the sampler did not produce (e.g.
 the newline after ``<|im_end|>``) are appended as prompt tokens (mask 0).
 Templates that rewrite history are detected and handled with one training
 sample per turn (:attr:`ChatRenderer.incremental` is False).
+
+Per-turn cost (it runs once per turn of every episode): the rendered ids of a
+message list are memoised (toy and game envs repeat observations); only the new
+suffix's *text* is tokenized when it starts at a special token such as
+``<|im_start|>`` (a boundary the tokenizer never merges across, so the ids equal
+the suffix of the whole); and fast tokenizers are called through their Rust backend
+when it agrees with the Python wrapper on a probe. Each shortcut is checked against
+the plain path when the renderer is built and switched off where it disagrees.
 """
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,22 +75,113 @@ class ChatRenderer:
         self.tokenizer = tokenizer
         self.tools = tools
         self.template_kwargs = dict(template_kwargs or {})
+        self._memo: OrderedDict[tuple[str, bool], list[int]] = OrderedDict()
+        self._memo_held = 0
+        self._encode = self._plain_encode
         self._base_ids = self.render(_BASE)
         self.end_of_turn_ids = self._find_turn_closing()
         self.incremental = self._is_prefix_stable()
+        self._base_text = self._text(_BASE)
+        self._suffix_head: str | None = None
+        self._fast_paths()
 
     # ------------------------------------------------------------------ basics
     def render(
         self, messages: list[dict[str, Any]], add_generation_prompt: bool = False
     ) -> list[int]:
         """Token ids of ``messages`` rendered by the template (no extra BOS/EOS added)."""
-        return render_chat(
+        key = self._key(messages, add_generation_prompt)
+        ids = self._memo_get(key)
+        if ids is None:
+            ids = self._memo_put(key, self._encode(self._text(messages, add_generation_prompt)))
+        return list(ids)
+
+    # ------------------------------------------------------------------ speed
+    _MEMO_SIZE = 4096
+    _MEMO_IDS = 1_000_000  # and at most this many ids held in all (long windowed prompts)
+
+    def _key(self, messages: list[dict[str, Any]], gen: bool) -> tuple[str, bool] | None:
+        try:
+            return json.dumps(messages, sort_keys=True, ensure_ascii=False), gen
+        except (TypeError, ValueError):  # not JSON data: render without the memo
+            return None
+
+    def _memo_get(self, key: tuple[str, bool] | None) -> list[int] | None:
+        if key is None:
+            return None
+        ids = self._memo.get(key)
+        if ids is not None:
+            self._memo.move_to_end(key)
+        return ids
+
+    def _memo_put(self, key: tuple[str, bool] | None, ids: list[int]) -> list[int]:
+        if key is not None and key not in self._memo:
+            self._memo[key] = ids
+            self._memo_held += len(ids)
+            while self._memo and (
+                len(self._memo) > self._MEMO_SIZE or self._memo_held > self._MEMO_IDS
+            ):
+                self._memo_held -= len(self._memo.popitem(last=False)[1])
+        return ids
+
+    def _text(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+        try:
+            text = self.tokenizer.apply_chat_template(
+                messages,
+                tools=self.tools,
+                tokenize=False,
+                add_generation_prompt=add_generation_prompt,
+                **self.template_kwargs,
+            )
+        except Exception as e:
+            raise TemplateError(
+                f"the chat template failed to render {len(messages)} messages: {e}"
+            ) from e
+        return str(text)
+
+    def _plain_encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _fast_paths(self) -> None:
+        """Switch on the shortcuts that give the plain path's ids on a probe."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        probe = self._text(_BASE + _PROBE_NEW, True)
+        if backend is not None and hasattr(backend, "encode"):
+            try:
+                ok = list(backend.encode(probe, add_special_tokens=False).ids)
+            except Exception:
+                ok = None
+            if ok == self._plain_encode(probe):
+                self._encode = lambda text: list(backend.encode(text, add_special_tokens=False).ids)
+        suffix = probe[len(self._base_text) :] if probe.startswith(self._base_text) else ""
+        specials = [str(t) for t in getattr(self.tokenizer, "all_special_tokens", ()) if t]
+        self._suffix_head = next((t for t in specials if suffix.startswith(t)), None)
+        want = render_chat(
             self.tokenizer,
-            messages,
-            add_generation_prompt=add_generation_prompt,
+            _BASE + _PROBE_NEW,
+            add_generation_prompt=True,
             tools=self.tools,
             template_kwargs=self.template_kwargs,
         )
+        if not self.incremental or self._suffix_by_text(_PROBE_NEW) != want[len(self._base_ids) :]:
+            self._suffix_head = None
+
+    def _suffix_by_text(self, new_messages: list[dict[str, Any]]) -> list[int] | None:
+        """Ids of the new messages from their text alone, when that is exact (else None).
+
+        Exact when the suffix starts with the special token the probe's suffix started
+        with (checked in :meth:`_fast_paths`): the tokenizer splits there before anything
+        else, so the ids of the whole are the ids of the base then those of the suffix.
+        """
+        if self._suffix_head is None:
+            return None
+        full = self._text(_BASE + list(new_messages), True)
+        if not full.startswith(self._base_text):
+            return None
+        suffix = full[len(self._base_text) :]
+        if not suffix.startswith(self._suffix_head):
+            return None  # the tokenizer might merge across the cut
+        return self._encode(suffix)
 
     @property
     def stop_token_id(self) -> int:
@@ -102,13 +203,20 @@ class ChatRenderer:
 
     def continuation_ids(self, new_messages: list[dict[str, Any]]) -> list[int]:
         """Ids that follow a closed assistant turn: ``new_messages`` + generation prompt."""
-        full = self.render(_BASE + list(new_messages), add_generation_prompt=True)
-        if full[: len(self._base_ids)] != self._base_ids:
-            raise TemplateError(
-                "rendering new messages changed the tokens of earlier ones; "
-                "this template is not prefix-stable for these messages"
-            )
-        return full[len(self._base_ids) :]
+        key = self._key([{"continuation": list(new_messages)}], True)
+        ids = self._memo_get(key)
+        if ids is not None:
+            return list(ids)
+        ids = self._suffix_by_text(new_messages)
+        if ids is None:
+            full = self._encode(self._text(_BASE + list(new_messages), True))
+            if full[: len(self._base_ids)] != self._base_ids:
+                raise TemplateError(
+                    "rendering new messages changed the tokens of earlier ones; "
+                    "this template is not prefix-stable for these messages"
+                )
+            ids = full[len(self._base_ids) :]
+        return list(self._memo_put(key, ids))
 
     def closing_ids(self, sampled: Sequence[int], finish_reason: str) -> list[int]:
         """Template tokens to append after a sampled turn that the sampler did not emit."""
@@ -232,7 +340,12 @@ def check_drift(
     assistant turn). A mismatch usually means re-tokenising sampled text gives
     other ids than were sampled, or the template is not prefix-stable.
     """
-    full = renderer.render(messages)
+    full = render_chat(  # the plain path, not the renderer's shortcuts: an independent check
+        renderer.tokenizer,
+        messages,
+        tools=renderer.tools,
+        template_kwargs=renderer.template_kwargs,
+    )
     got = ledger.input_ids
     n = min(len(full), len(got))
     pos = next((i for i in range(n) if full[i] != got[i]), None)

@@ -109,3 +109,30 @@ def test_template_without_chat_template_is_a_clear_error(tiny_tokenizer):
     tok.chat_template = None
     with pytest.raises(TemplateError, match="no chat_template"):
         ChatRenderer(tok)
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        [{"role": "user", "content": "No. Say plum."}],
+        [{"role": "user", "content": "  leading and trailing spaces  \n"}],
+        [{"role": "tool", "content": "résultat: ½ ✓"}, {"role": "user", "content": "and?"}],
+        [{"role": "user", "content": "<|im_end|> inside"}],
+    ],
+)
+def test_shortcuts_give_the_plain_ids(tiny_tokenizer, new):
+    """Memo, text-suffix tokenization and the Rust encoder never change an id."""
+    from agentgym.policies.base import render_chat
+    from agentgym.rollout.render import _BASE
+
+    r = ChatRenderer(tiny_tokenizer)
+    assert r._suffix_head == "<|im_start|>"  # the shortcuts are on for this tokenizer
+    base = render_chat(tiny_tokenizer, _BASE)
+    plain = render_chat(tiny_tokenizer, _BASE + new, add_generation_prompt=True)[len(base) :]
+    first = r.continuation_ids(new)
+    assert first == plain
+    first.append(-1)  # callers may mutate what they get: the memo keeps its own copy
+    assert r.continuation_ids(new) == plain
+    msgs = [{"role": "system", "content": "S"}, *new]
+    want = render_chat(tiny_tokenizer, msgs, add_generation_prompt=True)
+    assert r.render(msgs, add_generation_prompt=True) == want
