@@ -71,11 +71,17 @@ def _line(res: dict[str, Any]) -> str:
 def _details(name: str, res: dict[str, Any]) -> str:
     curve = " ".join(f"{s}:{r:.2f}" for s, r in res["curve"])
     reached = res["steps_to_target"]
+    new = ""
+    if "held_out_novel" in res:
+        new = (
+            f"; held-out tasks never trained on: {res['held_out_novel']:.0%}, "
+            f"success on them {res['success_after_novel']:.3f}"
+        )
     return (
         f"[{name}] held-out greedy success by step: {curve}; steps to {TARGET}: "
         f"{reached if reached >= 0 else 'not reached'}; tool calls/episode "
         f"{res['before_tool_calls_per_episode']:.2f} -> {res['tool_calls_per_episode']:.2f}; "
-        f"invalid rate {res['before_invalid_rate']:.2f} -> {res['invalid_rate']:.2f}"
+        f"invalid rate {res['before_invalid_rate']:.2f} -> {res['invalid_rate']:.2f}{new}"
     )
 
 

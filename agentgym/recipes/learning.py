@@ -43,7 +43,16 @@ import numpy as np
 from agentgym.errors import ConfigError
 from agentgym.trajectory import Trajectory
 
-__all__ = ["LearningConfig", "QUICK", "RECIPES", "TARGET", "preset", "run", "tool_use_stats"]
+__all__ = [
+    "LearningConfig",
+    "QUICK",
+    "RECIPES",
+    "TARGET",
+    "novel_held_out",
+    "preset",
+    "run",
+    "tool_use_stats",
+]
 
 
 @dataclass
@@ -241,17 +250,46 @@ def tool_use_stats(trajs: Sequence[Trajectory]) -> dict[str, float]:
     }
 
 
+def novel_held_out(cfg: LearningConfig, steps: int) -> list[bool] | None:
+    """For each held-out seed: whether no training task showed its first observation.
+
+    For toy-text games the first observation is the whole state (for random FrozenLake
+    maps: the map), so this marks the held-out maps never trained on (training seeds as
+    :func:`agentgym.rl.train` draws them). None for other envs, whose first observation
+    need not identify the task (Lookup's table is hidden).
+    """
+    import agentgym
+    from agentgym.envs.toytext import ToyText
+
+    env = agentgym.make(cfg.env_id, max_turns=cfg.max_turns, **cfg.env_kwargs)
+    if not isinstance(env.unwrapped, ToyText):
+        return None
+
+    def first(seed: int) -> str:
+        obs, _ = env.reset(seed=seed)
+        return "\n".join(str(m.get("content")) for m in obs)
+
+    seen = {
+        first(cfg.seed * 1_000_003 + step * cfg.tasks_per_step + i)
+        for step in range(steps)
+        for i in range(cfg.tasks_per_step)
+    }
+    return [first(s) not in seen for s in range(1_000_000, 1_000_000 + cfg.eval_seeds)]
+
+
 def run(cfg: LearningConfig, progress: bool = True) -> dict[str, Any]:
     """Build, warm-start, evaluate, train with GRPO, evaluate; return the figures.
 
     Keys: ``success_before``, ``success_after`` (greedy, on ``cfg.eval_seeds`` held-out
     seeds), ``steps`` (GRPO steps run), ``seconds``, ``train_success_last`` (sampled,
     last GRPO step), ``steps_to_target`` (first evaluated step whose held-out success
-    reached :data:`TARGET`, or -1), ``curve`` (``[(step, greedy held-out success), ...]``)
-    and the :func:`tool_use_stats` of the final evaluation (``before_``-prefixed for
-    the first). The model, metrics and rollouts go to ``cfg.out_dir`` (a new temporary
-    directory when empty). Torch's global RNG is seeded from ``cfg.seed`` for the run
-    and restored afterwards.
+    reached :data:`TARGET`, or -1), for toy-text envs ``held_out_novel`` (share of
+    held-out tasks never trained on, see :func:`novel_held_out`) and
+    ``success_after_novel`` (greedy success on those), ``curve`` (``[(step, greedy
+    held-out success), ...]``) and the :func:`tool_use_stats` of the final evaluation
+    (``before_``-prefixed for the first). The model, metrics and rollouts go to
+    ``cfg.out_dir`` (a new temporary directory when empty). Torch's global RNG is
+    seeded from ``cfg.seed`` for the run and restored afterwards.
     """
     import torch
 
@@ -260,6 +298,17 @@ def run(cfg: LearningConfig, progress: bool = True) -> dict[str, Any]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return _run(cfg, progress)
+
+
+def _novelty_figures(cfg: LearningConfig, steps: int, trajs: list) -> dict[str, float]:
+    novel = novel_held_out(cfg, steps)
+    if novel is None:
+        return {}
+    new = [bool(t.success) for t, n in zip(trajs, novel, strict=True) if n]
+    return {
+        "held_out_novel": sum(novel) / len(novel),
+        "success_after_novel": sum(new) / len(new) if new else float("nan"),
+    }
 
 
 class _Solved(Exception):
@@ -333,6 +382,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
         "seconds": time.perf_counter() - start,
         "train_success_last": history[-1]["reward/success_rate"] if history else 0.0,
         "steps_to_target": reached[0] if reached else -1,
+        **_novelty_figures(cfg, steps, last["trajectories"]),
         "curve": curve,
         **{f"before_{k}": v for k, v in before_stats.items()},
         **tool_use_stats(last["trajectories"]),
