@@ -1,4 +1,4 @@
-"""The ``agentgym`` command line: list, play, rollout, train, view, plot, serve, demo, sandbox.
+"""The ``agentgym`` command line: list, play, rollout, train, sft, view, plot, serve, demo, sandbox.
 
 Each command is a dataclass whose fields are its flags (parsed with tyro, so
 ``agentgym COMMAND --help`` shows every field's docstring and default); nested
@@ -23,6 +23,7 @@ from tyro.conf import Positional
 from agentgym.config import cli_registry
 from agentgym.console import echo
 from agentgym.errors import AgentGymError, ConfigError
+from agentgym.recipes.sft import SFTConfig
 from agentgym.rl.config import TrainConfig
 from agentgym.rollout.collector import CollectConfig
 
@@ -179,6 +180,17 @@ def run_train(config: TrainConfig) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- sft
+def run_sft_command(config: Any) -> int:
+    """Fine-tune on demonstrations with :func:`agentgym.recipes.sft.run_sft`; print figures."""
+    from agentgym.recipes.sft import run_sft
+
+    figures = run_sft(config)
+    echo(" ".join(f"{k}={v:.3f}" for k, v in figures.items()))
+    echo(f"demonstrations: {Path(config.out_dir) / 'demonstrations.jsonl'}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- view
 @dataclass
 class View:
@@ -303,14 +315,17 @@ COMMANDS: dict[str, tuple[type, Any]] = {
     "play": (Play, Play.run),
     "rollout": (Rollout, Rollout.run),
     "train": (TrainConfig, run_train),
+    "sft": (SFTConfig, run_sft_command),
     "view": (View, View.run),
     "plot": (Plot, Plot.run),
     "serve": (Serve, Serve.run),
     "demo": (Demo, Demo.run),
 }
-_CONFIG_FILES = {"rollout", "train", "demo"}
+_CONFIG_FILES = {"rollout", "train", "sft", "demo"}
 _HELP = {
     "train": "GRPO/RLOO training; flags mirror TrainConfig (--config FILE.toml|.yaml|.json)",
+    "sft": "supervised fine-tuning on expert demonstrations, or on the model's own "
+    "successes (--source self: rejection sampling)",
     "sandbox": "the code sandbox: check, run FILE.py, build-image",
 }
 

@@ -16,6 +16,7 @@ FAMILIES = (
     "toytext",
     "wordle",
     "countdown",
+    "lookup",
     "math_tools",
     "search_qa",
     "sql",

@@ -1,20 +1,31 @@
-"""The learning check: GRPO on a tiny locally built model, from 0 to solved in a minute.
+"""The learning check: GRPO on a tiny locally built model, from 0 to solved in minutes.
 
-1. Build a tiny Llama and a tokenizer (trained on the env's own text, action
-   words as single tokens): no download.
-2. Warm start (supervised) on *random valid actions*: this teaches only the
+1. Build a tiny Llama and a tokenizer (trained on the env's own text, the pieces of
+   every action as single tokens): no download.
+2. Warm start (supervised) on *random well-formed actions*: this teaches only the
    action format, no task knowledge.
 3. Evaluate greedily on held-out seeds ("before").
-4. GRPO with the shipped collector, estimator and trainer.
+4. GRPO with the shipped collector, estimator and trainer; optionally a greedy
+   held-out evaluation every ``eval_every`` steps (the learning curve).
 5. Evaluate again ("after").
 
-Run it as ``python bench/learning.py`` (its last line reads
+Three recipes ship as presets (:data:`RECIPES`):
+
+- ``frozenlake``: a fixed 3x3 lake with a hole in the middle (the default config).
+- ``tools``: :class:`~agentgym.envs.lookup.Lookup`, where the answer is a code drawn
+  at random per task that only the ``lookup`` tool reveals: the agent must call it with
+  the asked item, then answer with what it returned. Turn-level credit (GiGPO with the
+  env's ``found`` component) against outcome-only GRPO is ``tools-outcome``.
+- ``random-maps``: a new random 4x4 FrozenLake map per seed; held-out seeds give
+  maps never trained on, so the policy has to read the map.
+
+Run it as ``python bench/learning.py --recipe tools`` (its last line reads
 ``success_before=X success_after=Y steps=N seconds=S``; ``--quick`` is the smaller
-version the tests run); ``agentgym demo`` runs it after the default model's rollout.
+version the tests run).
 
 Example:
-    >>> from agentgym.recipes.learning import LearningConfig, run
-    >>> run(LearningConfig(eval_seeds=8))["success_after"]  # doctest: +SKIP
+    >>> from agentgym.recipes.learning import preset, run
+    >>> run(preset("tools"))["success_after"]  # doctest: +SKIP
     1.0
 """
 
@@ -22,13 +33,26 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["LearningConfig", "QUICK", "run"]
+from agentgym.errors import ConfigError
+from agentgym.trajectory import Trajectory
+
+__all__ = [
+    "LearningConfig",
+    "QUICK",
+    "RECIPES",
+    "TARGET",
+    "novel_held_out",
+    "preset",
+    "run",
+    "tool_use_stats",
+]
 
 
 @dataclass
@@ -36,7 +60,8 @@ class LearningConfig:
     """One learning run: env, tiny model, warm start, GRPO, evaluation."""
 
     env_id: str = "agentgym/FrozenLake-v0"
-    """A toy-text env whose actions are words."""
+    """A toy-text env whose actions are words, or an env with ``valid_actions()``
+    and ``action_pieces()`` (e.g. agentgym/Lookup-v0)."""
     env_kwargs: dict[str, Any] = field(default_factory=lambda: {"desc": ["SFF", "FHF", "FFG"]})
     """A 3x3 lake with a hole in the middle: no state-blind policy solves it greedily
     (always "right" ends against the wall, alternating falls in), so "after" needs the
@@ -45,18 +70,20 @@ class LearningConfig:
     """Turn limit per episode."""
     history: int = 0
     """Prompt = system prompt + the newest observation (the map shows where the agent is)."""
+    max_new_tokens: int = 4
+    """Tokens per turn (an action is one to three tokens plus the end of turn)."""
     hidden_size: int = 64
     """Width of the tiny Llama."""
     num_layers: int = 2
     """Layers of the tiny Llama."""
     warm_episodes: int = 64
-    """Episodes of random valid actions for the supervised warm start (format only)."""
+    """Episodes of random well-formed actions for the supervised warm start (format only)."""
     warm_epochs: int = 30
     """Passes over the warm-start episodes."""
     warm_lr: float = 3e-3
     """Learning rate of the warm start."""
     grpo_steps: int = 30
-    """GRPO steps."""
+    """GRPO steps (at most; see ``stop_at``)."""
     tasks_per_step: int = 8
     """Tasks (seeds) per GRPO step."""
     group_size: int = 8
@@ -67,47 +94,113 @@ class LearningConfig:
     """Linear learning-rate warm-up, in optimizer steps."""
     epochs: int = 4
     """PPO epochs per batch."""
+    loss: str = "ppo_clip"
+    """Policy loss (``ppo_clip`` or ``reinforce``)."""
+    clip_high: float = 0.2
+    """PPO clip range above 1 (a wider one lets rare successes count for more)."""
     temperature: float = 1.0
     """Sampling temperature during training."""
     estimator: str = "grpo"
-    """Advantage estimator."""
+    """Advantage estimator (``gigpo`` adds step-level credit from the turn rewards)."""
+    reward: Literal["total", "outcome"] = "total"
+    """What the estimator sees: summed turn rewards, or the episode's outcome only."""
     eval_seeds: int = 32
     """Held-out seeds evaluated greedily before and after."""
+    eval_every: int = 0
+    """Greedy held-out evaluation every this many GRPO steps (0: only before and after)."""
+    stop_at: float = 0.0
+    """With ``eval_every``: stop once the held-out greedy success reaches this (0: never)."""
     seed: int = 0
     """Seed of the model, the warm start, task selection and sampling."""
     out_dir: str = ""
     """Where the model, metrics and rollouts go (a new temporary folder when empty)."""
 
 
+#: Held-out greedy success that ``steps_to_target`` measures the steps to.
+TARGET = 0.8
+
 QUICK: dict[str, Any] = {"eval_seeds": 8}  # the smaller version run by the tests
 
+#: Named presets: overrides of :class:`LearningConfig` (see the module docstring).
+RECIPES: dict[str, dict[str, Any]] = {
+    "frozenlake": {},
+    "tools": {
+        "env_id": "agentgym/Lookup-v0",
+        "env_kwargs": {
+            "prompt": "short",
+            # Turn-level credit: finding the asked item's code, answering with a code
+            # that was looked up (guesses cost), one lookup only. The base tool shaping is off
+            # (calls alone never pay).
+            "reward_weights": {
+                "found": 0.5,
+                "grounded": 0.5,
+                "extra_call": 0.5,
+                "well_formed": 0.0,
+                "tool_ok": 0.0,
+                "tool_error": 0.0,
+            },
+        },
+        "max_turns": 2,
+        "history": 0,
+        "estimator": "gigpo",
+        "reward": "total",
+        "grpo_steps": 40,
+        "eval_every": 5,
+        "stop_at": 0.9,
+    },
+    "random-maps": {
+        # The agent's cell is also stated in words: a 64-wide model reads that far more
+        # easily than the drawn board (board only: 0.59 after 60 steps, still rising).
+        "env_kwargs": {"random_map_size": 4, "frozen_prob": 0.8, "coordinates": True},
+        "max_turns": 12,
+        "grpo_steps": 120,
+        "eval_every": 10,
+    },
+}
+RECIPES["tools-outcome"] = {**RECIPES["tools"], "estimator": "grpo", "reward": "outcome"}
 
-def _env_corpus(cfg: LearningConfig, seeds: range) -> tuple[list[str], list[str]]:
-    """Texts the env produces (for the tokenizer) and its action words."""
-    import agentgym
+
+def preset(name: str, **overrides: Any) -> LearningConfig:
+    """The :class:`LearningConfig` of the recipe ``name``, with ``overrides`` applied."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown learning recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return LearningConfig(**{**RECIPES[name], **overrides})
+
+
+def _action_vocabulary(env: Any, env_id: str) -> tuple[list[str], list[str]]:
+    """(strings kept as single tokens, every well-formed action) of an env."""
     from agentgym.envs.toytext import ToyText
-    from agentgym.errors import ConfigError
+
+    inner = env.unwrapped
+    if isinstance(inner, ToyText):
+        words = list(inner.action_words)
+        return words, words
+    if hasattr(inner, "valid_actions") and hasattr(inner, "action_pieces"):
+        return list(inner.action_pieces()), list(inner.valid_actions())
+    raise ConfigError(
+        f"the learning check needs a toy-text env (FrozenLake, Taxi, CliffWalking, "
+        f"Blackjack) whose actions are words, or an env with valid_actions() and "
+        f"action_pieces() (agentgym/Lookup-v0); {env_id!r} is {type(inner).__name__}"
+    )
+
+
+def _env_corpus(cfg: LearningConfig, seeds: range) -> tuple[list[str], list[str], list[str]]:
+    """Texts the env produces (for the tokenizer), its single-token pieces, its actions."""
+    import agentgym
 
     texts: list[str] = []
-    max_turns = cfg.max_turns
-    env = agentgym.make(cfg.env_id, max_turns=max_turns, **cfg.env_kwargs)
-    if not isinstance(env.unwrapped, ToyText):
-        raise ConfigError(
-            f"the learning check needs a toy-text env (FrozenLake, Taxi, CliffWalking, "
-            f"Blackjack) whose actions are words; {cfg.env_id!r} is "
-            f"{type(env.unwrapped).__name__}"
-        )
-    words = list(env.unwrapped.action_words)
+    env = agentgym.make(cfg.env_id, max_turns=cfg.max_turns, **cfg.env_kwargs)
+    pieces, actions = _action_vocabulary(env, cfg.env_id)
     rng = np.random.default_rng(0)
     for s in seeds:
         obs, _ = env.reset(seed=s)
         texts += [m["content"] for m in obs]
-        for _ in range(max_turns):
-            obs, _, term, trunc, _ = env.step(str(rng.choice(words + ["jump"])))
+        for _ in range(cfg.max_turns):
+            obs, _, term, trunc, _ = env.step(str(rng.choice(actions + ["jump"])))
             texts += [m["content"] for m in obs]
             if term or trunc:
                 break
-    return texts, words
+    return texts, pieces, actions
 
 
 def _collect_config(cfg: LearningConfig) -> Any:
@@ -121,44 +214,110 @@ def _collect_config(cfg: LearningConfig) -> Any:
         max_episode_tokens=2048,
         env_kwargs=cfg.env_kwargs,
         history=cfg.history,
-        sampling=SamplingParams(temperature=cfg.temperature, max_new_tokens=4),
+        sampling=SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens),
         progress=False,
     )
 
 
-def _warm_start(policy: Any, cfg: LearningConfig, words: list[str]) -> None:
-    """Supervised steps on random valid actions (format only)."""
+def _warm_start(policy: Any, cfg: LearningConfig, actions: list[str]) -> None:
+    """Supervised steps on random well-formed actions (format only)."""
     from agentgym.policies.scripted import RandomChoicePolicy
-    from agentgym.rl import TrainConfig, Trainer
+    from agentgym.recipes.sft import sft_update
     from agentgym.rollout import Collector
 
-    demo = RandomChoicePolicy(words, policy.tokenizer, seed=cfg.seed)
+    demo = RandomChoicePolicy(actions, policy.tokenizer, seed=cfg.seed)
     seeds = list(range(10_000, 10_000 + cfg.warm_episodes))
     collect_cfg = replace(_collect_config(cfg), group_size=1)
     trajs = Collector(demo, collect_cfg).collect(cfg.env_id, seeds)
-    sft = Trainer(policy.model, TrainConfig(loss="reinforce", lr=cfg.warm_lr, micro_batch_size=64))
-    ones = np.ones(len(trajs))
-    for _ in range(cfg.warm_epochs):
-        sft.update(trajs, ones)  # advantage 1 everywhere: plain negative log-likelihood
+    sft_update(policy.model, trajs, epochs=cfg.warm_epochs, lr=cfg.warm_lr, micro_batch_size=64)
 
 
-def run(cfg: LearningConfig, progress: bool = True) -> dict[str, float]:
+def tool_use_stats(trajs: Sequence[Trajectory]) -> dict[str, float]:
+    """How a batch of episodes used tools.
+
+    Returns:
+        ``tool_calls_per_episode`` (tool results the env sent back), ``invalid_rate``
+        (share of turns the env rejected as malformed: bad call syntax, unknown tool,
+        bad arguments, bad answer tag) and ``tool_error_rate`` (share of calls whose
+        tool reported an error, e.g. an unknown item).
+    """
+    turns = [t for traj in trajs for t in traj.turns]
+    results = [m for t in turns for m in t.observation if m.get("role") == "tool"]
+    invalid = sum(t.reward_components.get("format", 0.0) < 0 for t in turns)
+    errors = sum(str(m.get("content", "")).startswith("Error:") for m in results)
+    return {
+        "tool_calls_per_episode": len(results) / len(trajs) if trajs else 0.0,
+        "invalid_rate": invalid / len(turns) if turns else 0.0,
+        "tool_error_rate": errors / len(results) if results else 0.0,
+    }
+
+
+def novel_held_out(cfg: LearningConfig, steps: int) -> list[bool] | None:
+    """For each held-out seed: whether no training task showed its first observation.
+
+    For toy-text games the first observation is the whole state (for random FrozenLake
+    maps: the map), so this marks the held-out maps never trained on (training seeds as
+    :func:`agentgym.rl.train` draws them). None for other envs, whose first observation
+    need not identify the task (Lookup's table is hidden).
+    """
+    import agentgym
+    from agentgym.envs.toytext import ToyText
+
+    env = agentgym.make(cfg.env_id, max_turns=cfg.max_turns, **cfg.env_kwargs)
+    if not isinstance(env.unwrapped, ToyText):
+        return None
+
+    def first(seed: int) -> str:
+        obs, _ = env.reset(seed=seed)
+        return "\n".join(str(m.get("content")) for m in obs)
+
+    seen = {
+        first(cfg.seed * 1_000_003 + step * cfg.tasks_per_step + i)
+        for step in range(steps)
+        for i in range(cfg.tasks_per_step)
+    }
+    return [first(s) not in seen for s in range(1_000_000, 1_000_000 + cfg.eval_seeds)]
+
+
+def run(cfg: LearningConfig, progress: bool = True) -> dict[str, Any]:
     """Build, warm-start, evaluate, train with GRPO, evaluate; return the figures.
 
     Keys: ``success_before``, ``success_after`` (greedy, on ``cfg.eval_seeds`` held-out
-    seeds), ``steps``, ``seconds``, ``train_success_last`` (sampled, last GRPO step).
-    The model, metrics and rollouts go to ``cfg.out_dir`` (a new temporary directory
-    when empty). Torch's global RNG is seeded from ``cfg.seed`` for the run and
-    restored afterwards.
+    seeds), ``steps`` (GRPO steps run), ``seconds``, ``train_success_last`` (sampled,
+    last GRPO step), ``steps_to_target`` (first evaluated step whose held-out success
+    reached :data:`TARGET`, or -1), for toy-text envs ``held_out_novel`` (share of
+    held-out tasks never trained on, see :func:`novel_held_out`) and
+    ``success_after_novel`` (greedy success on those), ``curve`` (``[(step, greedy
+    held-out success), ...]``) and the :func:`tool_use_stats` of the final evaluation
+    (``before_``-prefixed for the first). The model, metrics and rollouts go to
+    ``cfg.out_dir`` (a new temporary directory when empty). Torch's global RNG is
+    seeded from ``cfg.seed`` for the run and restored afterwards.
     """
     import torch
 
+    if cfg.stop_at and not cfg.eval_every:
+        raise ConfigError("stop_at needs eval_every > 0 (it stops on a held-out evaluation)")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return _run(cfg, progress)
 
 
-def _run(cfg: LearningConfig, progress: bool) -> dict[str, float]:
+def _novelty_figures(cfg: LearningConfig, steps: int, trajs: list) -> dict[str, float]:
+    novel = novel_held_out(cfg, steps)
+    if novel is None:
+        return {}
+    new = [bool(t.success) for t, n in zip(trajs, novel, strict=True) if n]
+    return {
+        "held_out_novel": sum(novel) / len(novel),
+        "success_after_novel": sum(new) / len(new) if new else float("nan"),
+    }
+
+
+class _Solved(Exception):
+    """Raised from the step callback to end training early (the loop has no stop hook)."""
+
+
+def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
     from agentgym.policies.hf import HFPolicy
     from agentgym.policies.tinymodels import build_tiny_chat_model
     from agentgym.rl import TrainConfig, train
@@ -166,26 +325,40 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, float]:
 
     start = time.perf_counter()
     out = Path(cfg.out_dir or tempfile.mkdtemp(prefix="agentgym-learning-"))
-    texts, words = _env_corpus(cfg, range(200, 232))
+    texts, pieces, actions = _env_corpus(cfg, range(200, 232))
     model_dir = build_tiny_chat_model(
         out / "model",
-        words=words,
+        words=pieces,
         corpus=texts,
         hidden_size=cfg.hidden_size,
         num_layers=cfg.num_layers,
         seed=cfg.seed,
     )
     policy = HFPolicy.from_pretrained(str(model_dir), device="cpu")
-    _warm_start(policy, cfg, words)
+    _warm_start(policy, cfg, actions)
     eval_seeds = list(range(1_000_000, 1_000_000 + cfg.eval_seeds))
     collect_cfg = _collect_config(cfg)
-    before = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
+    first = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)
+    curve: list[tuple[int, float]] = [(0, first["success_rate"])]
+    history: list[dict[str, float]] = []
+
+    def on_step(step: int, metrics: dict[str, float]) -> None:
+        history.append(metrics)
+        if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.grpo_steps:
+            rate = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
+            curve.append((step + 1, rate))
+            if cfg.stop_at and rate >= cfg.stop_at:
+                raise _Solved
+
     tcfg = TrainConfig(
         env_id=cfg.env_id,
         steps=cfg.grpo_steps,
         tasks_per_step=cfg.tasks_per_step,
         collect=collect_cfg,
         estimator=cfg.estimator,
+        reward=cfg.reward,
+        loss=cfg.loss,
+        clip_high=cfg.clip_high,
         lr=cfg.lr,
         epochs=cfg.epochs,
         lr_warmup_steps=cfg.lr_warmup_steps,
@@ -194,12 +367,25 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, float]:
         out_dir=str(out / "grpo"),
         save_model=False,
     )
-    result = train(tcfg, policy=policy, progress=progress)
-    after = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
+    try:
+        train(tcfg, policy=policy, on_step=on_step, progress=progress)
+    except _Solved:
+        pass
+    last = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)
+    steps = len(history)
+    if curve[-1][0] != steps:
+        curve.append((steps, last["success_rate"]))
+    reached = [s for s, rate in curve if rate >= TARGET]
+    before_stats = tool_use_stats(first["trajectories"])
     return {
-        "success_before": before,
-        "success_after": after,
-        "steps": cfg.grpo_steps,
+        "success_before": first["success_rate"],
+        "success_after": last["success_rate"],
+        "steps": steps,
         "seconds": time.perf_counter() - start,
-        "train_success_last": result.history[-1]["reward/success_rate"],
+        "train_success_last": history[-1]["reward/success_rate"] if history else 0.0,
+        "steps_to_target": reached[0] if reached else -1,
+        **_novelty_figures(cfg, steps, last["trajectories"]),
+        "curve": curve,
+        **{f"before_{k}": v for k, v in before_stats.items()},
+        **tool_use_stats(last["trajectories"]),
     }

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from agentgym.errors import ConfigError
-from agentgym.recipes.learning import LearningConfig, run
+from agentgym.recipes.learning import LearningConfig, preset, run, tool_use_stats
 
 SMALL = dict(
     warm_episodes=4,
@@ -29,13 +29,19 @@ def test_small_run_reports_figures_writes_metrics_and_restores_the_global_rng(tm
     torch.manual_seed(1234)
     res = run(LearningConfig(**SMALL, out_dir=str(tmp_path)), progress=False)
     assert torch.equal(torch.rand(3), expected)  # run() seeded torch inside fork_rng only
-    assert set(res) == {
+    assert {
         "success_before",
         "success_after",
         "steps",
         "seconds",
         "train_success_last",
-    }
+        "steps_to_target",
+        "curve",
+        "tool_calls_per_episode",
+        "invalid_rate",
+        "before_invalid_rate",
+    } <= set(res)
+    assert res["steps"] == 2 and res["curve"][0][0] == 0 and res["curve"][-1][0] == 2
     assert 0.0 <= res["success_before"] <= 1.0 and 0.0 <= res["success_after"] <= 1.0
     rows = [json.loads(x) for x in (tmp_path / "grpo" / "metrics.jsonl").open()]
     assert [r["step"] for r in rows] == [1.0, 2.0]
@@ -50,6 +56,39 @@ def test_same_seed_same_figures(tmp_path):
     keep = lambda r: {k: v for k, v in json.loads(r).items() if not k.startswith("perf/")}  # noqa: E731
     assert [keep(r) for r in rows("a")] == [keep(r) for r in rows("b")]
     assert (a["success_before"], a["success_after"]) == (b["success_before"], b["success_after"])
+
+
+def test_tool_recipe_runs_on_lookup_and_counts_tool_use(tmp_path):
+    cfg = preset("tools", **{**SMALL, "max_turns": 2}, eval_every=1, out_dir=str(tmp_path))
+    res = run(cfg, progress=False)
+    assert 0.0 <= res["invalid_rate"] <= 1.0
+    assert [s for s, _ in res["curve"]] == [0, 1, 2]
+    rows = [json.loads(x) for x in (tmp_path / "grpo" / "metrics.jsonl").open()]
+    assert all("reward/found_per_turn" in r for r in rows if "rollout/episodes" in r)
+
+
+def test_unknown_preset_and_stop_without_eval_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown learning recipe"):
+        preset("tool")
+    with pytest.raises(ConfigError, match="eval_every"):
+        run(LearningConfig(stop_at=0.5))
+
+
+def test_tool_use_stats_counts_calls_invalid_turns_and_tool_errors():
+    from agentgym.envs.lookup import Lookup
+    from agentgym.policies.scripted import ScriptedPolicy
+    from agentgym.policies.tinymodels import build_tiny_tokenizer
+    from agentgym.rollout import collect
+
+    script = iter([Lookup.call("zulu"), "nonsense", Lookup.answer("K17")])
+    policy = ScriptedPolicy(lambda _m: next(script), build_tiny_tokenizer())
+    trajs = collect(policy, "agentgym/Lookup-v0", [0], progress=False)
+    stats = tool_use_stats(trajs)
+    assert stats == {
+        "tool_calls_per_episode": 1.0,
+        "invalid_rate": pytest.approx(1 / 3),
+        "tool_error_rate": 1.0,
+    }
 
 
 def test_env_without_action_words_is_a_config_error(tmp_path):
