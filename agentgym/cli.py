@@ -1,4 +1,4 @@
-"""The ``agentgym`` command line: list, play, rollout, train, view, serve, demo, sandbox.
+"""The ``agentgym`` command line: list, play, rollout, train, view, serve, serve-env, demo, sandbox.
 
 Each command is a dataclass whose fields are its flags (parsed with tyro, so
 ``agentgym COMMAND --help`` shows every field's docstring and default); nested
@@ -213,12 +213,18 @@ class Serve:
     """How long a batch waits to fill."""
     device: str | None = None
     """torch device (default: cuda if present)."""
+    token: str | None = None
+    """Bearer token clients must send (default: $AGENTGYM_TOKEN; prefer the variable, a flag
+    shows in `ps`). Optional on 127.0.0.1, required on any other --host."""
 
     def run(self) -> int:
         """Serve until interrupted."""
         from agentgym.policies import load_policy
         from agentgym.policies.server import PolicyServer
+        from agentgym.remote.auth import check_bind, resolve_token
 
+        token = resolve_token(self.token)
+        check_bind(self.host, token)  # before the model loads: fail fast
         policy = load_policy(self.model, self.device)
         name = str(policy.model.name_or_path) if self.model == "default" else self.model
         server = PolicyServer(
@@ -227,8 +233,52 @@ class Serve:
             host=self.host,
             port=self.port,
             batch_window_s=self.batch_window_ms / 1000,
+            token=token,
         )
         echo(f"agentgym serve: {name} at {server.url} (POST /completions, GET /models); Ctrl-C")
+        server.serve_forever()
+        return 0
+
+
+# ----------------------------------------------------------------------------- serve-env
+@dataclass
+class ServeEnv:
+    """Serve registered environments over HTTP, one env per session.
+
+    Clients use agentgym.make("remote:http://HOST:PORT/ENV_ID") (e.g. --collect on another
+    machine); the protocol is in agentgym.remote.protocol.
+    """
+
+    envs: Positional[list[str]] = field(default_factory=list)
+    """Env ids clients may make (default: every registered env)."""
+    host: str = "127.0.0.1"
+    """Interface to bind; anything but loopback needs a token."""
+    port: int = 8001
+    """TCP port."""
+    token: str | None = None
+    """Bearer token clients must send (default: $AGENTGYM_TOKEN; prefer the variable, a flag
+    shows in `ps`). Optional on 127.0.0.1, required on any other --host."""
+    max_sessions: int = 64
+    """Most sessions (env instances) alive at once; more are refused with 503."""
+    idle_timeout_s: float = 300.0
+    """A session unused this long is closed."""
+
+    def run(self) -> int:
+        """Serve until interrupted."""
+        from agentgym.remote import EnvServer
+        from agentgym.remote.auth import resolve_token
+
+        server = EnvServer(
+            self.host,
+            self.port,
+            token=resolve_token(self.token),
+            max_sessions=self.max_sessions,
+            idle_timeout_s=self.idle_timeout_s,
+            env_ids=self.envs or None,
+        )
+        what = ", ".join(self.envs) if self.envs else "every registered env"
+        echo(f"agentgym serve-env: {what} at {server.url} (make('remote:{server.url}/ENV_ID'))")
+        echo("Ctrl-C stops")
         server.serve_forever()
         return 0
 
@@ -272,6 +322,7 @@ COMMANDS: dict[str, tuple[type, Any]] = {
     "train": (TrainConfig, run_train),
     "view": (View, View.run),
     "serve": (Serve, Serve.run),
+    "serve-env": (ServeEnv, ServeEnv.run),
     "demo": (Demo, Demo.run),
 }
 _CONFIG_FILES = {"rollout", "train", "demo"}

@@ -76,9 +76,11 @@ def _vllm(argument: str, *, device: str | None = None, seed: int = 0) -> Any:
 @POLICY_BACKENDS.register("openai")
 def _openai(argument: str, *, device: str | None = None, seed: int = 0) -> Any:
     from agentgym.policies.openai import OpenAIPolicy
+    from agentgym.remote.auth import resolve_token
 
     url, _, tok = argument.rpartition("@") if "@" in argument else (argument, "", "")
-    return OpenAIPolicy(url, tokenizer=tok or None)
+    # The bearer token of `agentgym serve --token` (or an API key) comes from $AGENTGYM_TOKEN.
+    return OpenAIPolicy(url, tokenizer=tok or None, api_key=resolve_token(None))
 
 
 @POLICY_BACKENDS.register("random")
