@@ -217,3 +217,40 @@ def test_collector_marks_dead_server_infra_error(tiny_tokenizer, tmp_path):
             policy, f"remote:{live.url}/test/Exploding-v0", [0], out=None, progress=False
         )
         assert [t.status for t in ok] == ["env_error"]
+
+
+def test_client_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agentgym.remote.client; "
+        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_cli_serve_env(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, AGENTGYM_TOKEN=TOKEN)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentgym.cli", "serve-env", "agentgym/Wordle-v0", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = proc.stdout.readline()  # "agentgym serve-env: ... at http://127.0.0.1:PORT (...)"
+        url = line.split(" at ")[1].split()[0]
+        remote = agentgym.make(f"remote:{url}/agentgym/Wordle-v0", token=TOKEN)
+        assert remote.reset(seed=0)[0][0]["role"] == "system"
+        remote.close()
+        with pytest.raises(EnvNotFound, match="not served here"):
+            agentgym.make(f"remote:{url}/agentgym/FrozenLake-v0", token=TOKEN)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
