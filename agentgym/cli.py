@@ -14,7 +14,7 @@ import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tyro
 from tyro.conf import Positional
@@ -193,6 +193,35 @@ class View:
         return 0
 
 
+# ----------------------------------------------------------------------------- export
+@dataclass
+class Export:
+    """Export trajectories as a Hugging Face dataset, parquet, or SFT chat JSONL.
+
+    hf/parquet: one row per training sample with the ledger columns (schema in
+    agentgym.data.export); sft: {"messages": [...]} per successful trajectory.
+    """
+
+    file: Positional[str]
+    """Trajectories JSONL (rollout output) or a training run directory."""
+    to: Literal["hf", "parquet", "sft"] = "parquet"
+    """Output format."""
+    out: str | None = None
+    """Output path (default: next to FILE: .parquet, _hf/ or .sft.jsonl)."""
+
+    def run(self) -> int:
+        """Export and say how many rows went where."""
+        from agentgym.data import export, load_source
+
+        src = load_source(self.file)
+        stem = src.path / "export" if src.is_run else src.path.with_suffix("")
+        default = {"hf": f"{stem}_hf", "parquet": f"{stem}.parquet", "sft": f"{stem}.sft.jsonl"}
+        out = self.out or default[self.to]
+        n = export(src.trajectories, out, self.to)
+        echo(f"{n} {'records' if self.to == 'sft' else 'rows'} written to {out} ({self.to})")
+        return 0
+
+
 # ----------------------------------------------------------------------------- serve
 @dataclass
 class Serve:
@@ -321,6 +350,7 @@ COMMANDS: dict[str, tuple[type, Any]] = {
     "rollout": (Rollout, Rollout.run),
     "train": (TrainConfig, run_train),
     "view": (View, View.run),
+    "export": (Export, Export.run),
     "serve": (Serve, Serve.run),
     "serve-env": (ServeEnv, ServeEnv.run),
     "demo": (Demo, Demo.run),
