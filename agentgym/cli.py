@@ -168,17 +168,33 @@ def run_train(config: TrainConfig) -> int:
 # ----------------------------------------------------------------------------- view
 @dataclass
 class View:
-    """Print trajectories from a JSONL file (rollout or train output) as conversations."""
+    """Print trajectories as conversations, or write a self-contained HTML report.
+
+    A training run directory (metrics.jsonl + rollouts/) always gets the HTML report
+    (default RUN_DIR/report.html), with reward and success per step.
+    """
 
     file: Positional[str]
-    """JSONL file written by rollout/train."""
+    """JSONL file written by rollout/train, or a training run directory."""
     index: int | None = None
-    """Only the trajectory at this index."""
+    """Only the trajectory at this index (terminal output)."""
+    html: str | None = None
+    """Write the HTML report here instead of printing (one static file, nothing fetched)."""
+    tokenizer: str | None = None
+    """Tokenizer path/name to show token text in the report's token view (default: ids)."""
 
     def run(self) -> int:
-        """Print each trajectory with its status, outcome and return."""
+        """Print each trajectory with its status, outcome and return (or write the report)."""
         from agentgym.core import format_transcript
         from agentgym.trajectory import iter_jsonl
+
+        if self.html is not None or Path(self.file).is_dir():
+            from agentgym.viewer import write_report
+
+            out = self.html or str(Path(self.file) / "report.html")
+            path = write_report(self.file, out, tokenizer=self.tokenizer)
+            echo(f"report written to {path} (open it in a browser; it needs no server)")
+            return 0
 
         for i, t in enumerate(iter_jsonl(self.file)):
             if self.index is not None and i != self.index:
