@@ -26,10 +26,14 @@
   // ------------------------------------------------------------ advantages (per group)
   // GRPO: (R - mean) / (std + 1e-6); RLOO: R - mean of the others. infra_error samples
   // are skipped (not scored 0), as the trainer does.
+  // A group is one task's G samples in one step: the same group id in another step of a
+  // run (a seed used again) is another group.
+  const groupKey = (t) => (t.step == null ? "" : "step " + t.step + ": ") + t.group_id;
   const groups = new Map();
   for (const t of T) {
-    if (!groups.has(t.group_id)) groups.set(t.group_id, []);
-    groups.get(t.group_id).push(t);
+    t.group = groupKey(t);
+    if (!groups.has(t.group)) groups.set(t.group, []);
+    groups.get(t.group).push(t);
   }
   for (const members of groups.values()) {
     const scored = members.filter((t) => t.status !== "infra_error");
@@ -138,7 +142,7 @@
     return T.filter((t) =>
       (!env || t.env_id === env) && (!st || t.status === st) &&
       (!ok || (ok === "yes") === Boolean(t.success)) &&
-      (!step || String(t.step) === step) && (!grp || t.group_id === grp) &&
+      (!step || String(t.step) === step) && (!grp || t.group === grp) &&
       t.total_reward >= lo && t.total_reward <= hi);
   }
 
@@ -221,9 +225,9 @@
   }
 
   function groupView(t) {
-    const members = groups.get(t.group_id) || [t];
+    const members = groups.get(t.group) || [t];
     const box = el("div", {});
-    box.append(el("p", { class: "muted", text: members.length + " samples of group " + t.group_id +
+    box.append(el("p", { class: "muted", text: members.length + " samples of group " + t.group +
       ". Advantages from each sample's return: GRPO (R − mean)/(std + 1e-6), RLOO R − mean(others); infra errors skipped. A run configured with another reward trained on other numbers." }));
     const row = el("div", { class: "group" });
     for (const m of members.slice().sort((a, b) => a.sample_index - b.sample_index)) {

@@ -2,7 +2,6 @@
 
 Skipped when chromium, chromedriver or selenium is missing, unless
 AGENTGYM_REQUIRE_BROWSER=1 (set by `make test`) or CI is set: then it fails.
-AGENTGYM_UPDATE_DOCS=1 also refreshes docs/viewer.png, the README's screenshot.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from agentgym.trajectory import read_jsonl
 from agentgym.viewer import write_report
 
 pytestmark = pytest.mark.xdist_group("browser")
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def _need(what: str) -> None:
@@ -147,6 +145,3 @@ def test_run_report_charts(browser, run_dir, tmp_path):
     assert set(_cells(d, 4)) == {"2"}
     d.find_element("id", "f-reset").click()
     d.save_screenshot(str(tmp_path / "run.png"))
-    if os.environ.get("AGENTGYM_UPDATE_DOCS") == "1":
-        d.find_element("id", "tab-group").click()
-        d.save_screenshot(str(DOCS / "viewer.png"))
