@@ -213,9 +213,7 @@ def test_collector_marks_dead_server_infra_error(tiny_tokenizer, tmp_path):
     assert all("did not answer" in t.error for t in trajs)
 
     with EnvServer(port=0) as live:
-        ok = collect(
-            policy, f"remote:{live.url}/test/Exploding-v0", [0], out=None, progress=False
-        )
+        ok = collect(policy, f"remote:{live.url}/test/Exploding-v0", [0], out=None, progress=False)
         assert [t.status for t in ok] == ["env_error"]
 
 
