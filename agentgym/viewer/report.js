@@ -132,7 +132,10 @@
   options("f-status", uniq(T.map((t) => t.status)));
   options("f-step", uniq(T.filter((t) => t.step != null).map((t) => t.step)));
   options("f-group", [...groups.keys()]);
-  if (!T.some((t) => t.step != null)) $("f-step").parentElement.style.display = "none";
+  if (!T.some((t) => t.step != null)) {
+    $("f-step").parentElement.style.display = "none";
+    $("list").classList.add("nostep");  // the step column stays in the DOM, hidden
+  }
 
   function filtered() {
     const env = $("f-env").value, st = $("f-status").value, ok = $("f-success").value;
@@ -153,7 +156,7 @@
     for (const t of rows) {
       const tr = el("tr", { "data-i": t.i, onclick: () => select(t.i) },
         el("td", { text: t.i }), el("td", { text: t.env_id }), el("td", { text: t.seed ?? "" }),
-        el("td", { text: t.sample_index }), el("td", { text: t.step ?? "" }),
+        el("td", { text: t.sample_index }), el("td", { text: t.step ?? "", class: "c-step" }),
         el("td", { text: t.status, class: t.status === "done" ? "" : "muted" }),
         el("td", { text: okText(t), class: t.success ? "ok" : "bad" }),
         el("td", { text: fmt(t.total_reward) }), el("td", { text: t.turns.length }));
