@@ -18,7 +18,8 @@ help:
 venv:
 	@PYTHON=$(PYTHON) VENV=$(VENV) ./scripts/bootstrap.sh
 
-# System packages and services for the sandbox backends (apt-get when root).
+# System packages and services for the sandbox backends and the report's browser test
+# (apt-get when root).
 system:
 	@if [ -x scripts/setup_system.sh ]; then ./scripts/setup_system.sh; fi
 
@@ -32,7 +33,7 @@ lint: venv
 	@BIN=$(BIN) ./scripts/lint_imports.sh
 
 test: venv system lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
+	AGENTGYM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 	@$(MAKE) --no-print-directory test-vllm
 
 # vLLM pins its own torch: its backend is tested in a venv of its own, on a real engine

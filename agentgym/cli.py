@@ -1,4 +1,4 @@
-"""The ``agentgym`` command line: list, play, rollout, train, sft, view, plot, serve, demo, sandbox.
+"""The ``agentgym`` command line (``agentgym --help`` lists the commands).
 
 Each command is a dataclass whose fields are its flags (parsed with tyro, so
 ``agentgym COMMAND --help`` shows every field's docstring and default); nested
@@ -15,7 +15,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tyro
 from tyro.conf import Positional
@@ -194,17 +194,33 @@ def run_sft_command(config: Any) -> int:
 # ----------------------------------------------------------------------------- view
 @dataclass
 class View:
-    """Print trajectories from a JSONL file (rollout or train output) as conversations."""
+    """Print trajectories as conversations, or write a self-contained HTML report.
+
+    A training run directory (metrics.jsonl + rollouts/) always gets the HTML report
+    (default RUN_DIR/report.html), with reward and success per step.
+    """
 
     file: Positional[str]
-    """JSONL file written by rollout/train."""
+    """JSONL file written by rollout/train, or a training run directory."""
     index: int | None = None
-    """Only the trajectory at this index."""
+    """Only the trajectory at this index (terminal output)."""
+    html: str | None = None
+    """Write the HTML report here instead of printing (one static file, nothing fetched)."""
+    tokenizer: str | None = None
+    """Tokenizer path/name to show token text in the report's token view (default: ids)."""
 
     def run(self) -> int:
-        """Print each trajectory with its status, outcome and return."""
+        """Print each trajectory with its status, outcome and return (or write the report)."""
         from agentgym.core import format_transcript
         from agentgym.trajectory import iter_jsonl
+
+        if self.html is not None or Path(self.file).is_dir():
+            from agentgym.viewer import write_report
+
+            out = self.html or str(Path(self.file) / "report.html")
+            path = write_report(self.file, out, tokenizer=self.tokenizer)
+            echo(f"report written to {path} (open it in a browser; it needs no server)")
+            return 0
 
         for i, t in enumerate(iter_jsonl(self.file)):
             if self.index is not None and i != self.index:
@@ -238,6 +254,35 @@ class Plot:
         return 0
 
 
+# ----------------------------------------------------------------------------- export
+@dataclass
+class Export:
+    """Export trajectories as a Hugging Face dataset, parquet, or SFT chat JSONL.
+
+    hf/parquet: one row per training sample with the ledger columns (schema in
+    agentgym.data.export); sft: {"messages": [...]} per successful trajectory.
+    """
+
+    file: Positional[str]
+    """Trajectories JSONL (rollout output) or a training run directory."""
+    to: Literal["hf", "parquet", "sft"] = "parquet"
+    """Output format."""
+    out: str | None = None
+    """Output path (default: next to FILE: .parquet, _hf/ or .sft.jsonl)."""
+
+    def run(self) -> int:
+        """Export and say how many rows went where."""
+        from agentgym.data import export, load_source
+
+        src = load_source(self.file)
+        stem = src.path / "export" if src.is_run else src.path.with_suffix("")
+        default = {"hf": f"{stem}_hf", "parquet": f"{stem}.parquet", "sft": f"{stem}.sft.jsonl"}
+        out = self.out or default[self.to]
+        n = export(src.trajectories, out, self.to)
+        echo(f"{n} {'records' if self.to == 'sft' else 'rows'} written to {out} ({self.to})")
+        return 0
+
+
 # ----------------------------------------------------------------------------- serve
 @dataclass
 class Serve:
@@ -258,12 +303,18 @@ class Serve:
     """How long a batch waits to fill."""
     device: str | None = None
     """torch device (default: cuda if present)."""
+    token: str | None = None
+    """Bearer token clients must send (default: $AGENTGYM_TOKEN; prefer the variable, a flag
+    shows in `ps`). Optional on 127.0.0.1, required on any other --host."""
 
     def run(self) -> int:
         """Serve until interrupted."""
         from agentgym.policies import load_policy
         from agentgym.policies.server import PolicyServer
+        from agentgym.remote.auth import check_bind, resolve_token
 
+        token = resolve_token(self.token)
+        check_bind(self.host, token)  # before the model loads: fail fast
         policy = load_policy(self.model, self.device)
         name = str(policy.model.name_or_path) if self.model == "default" else self.model
         server = PolicyServer(
@@ -272,8 +323,52 @@ class Serve:
             host=self.host,
             port=self.port,
             batch_window_s=self.batch_window_ms / 1000,
+            token=token,
         )
         echo(f"agentgym serve: {name} at {server.url} (POST /completions, GET /models); Ctrl-C")
+        server.serve_forever()
+        return 0
+
+
+# ----------------------------------------------------------------------------- serve-env
+@dataclass
+class ServeEnv:
+    """Serve registered environments over HTTP, one env per session.
+
+    Clients use agentgym.make("remote:http://HOST:PORT/ENV_ID") (e.g. --collect on another
+    machine); the protocol is in agentgym.remote.protocol.
+    """
+
+    envs: Positional[list[str]] = field(default_factory=list)
+    """Env ids clients may make (default: every registered env)."""
+    host: str = "127.0.0.1"
+    """Interface to bind; anything but loopback needs a token."""
+    port: int = 8001
+    """TCP port."""
+    token: str | None = None
+    """Bearer token clients must send (default: $AGENTGYM_TOKEN; prefer the variable, a flag
+    shows in `ps`). Optional on 127.0.0.1, required on any other --host."""
+    max_sessions: int = 64
+    """Most sessions (env instances) alive at once; more are refused with 503."""
+    idle_timeout_s: float = 300.0
+    """A session unused this long is closed."""
+
+    def run(self) -> int:
+        """Serve until interrupted."""
+        from agentgym.remote import EnvServer
+        from agentgym.remote.auth import resolve_token
+
+        server = EnvServer(
+            self.host,
+            self.port,
+            token=resolve_token(self.token),
+            max_sessions=self.max_sessions,
+            idle_timeout_s=self.idle_timeout_s,
+            env_ids=self.envs or None,
+        )
+        what = ", ".join(self.envs) if self.envs else "every registered env"
+        echo(f"agentgym serve-env: {what} at {server.url} (make('remote:{server.url}/ENV_ID'))")
+        echo("Ctrl-C stops")
         server.serve_forever()
         return 0
 
@@ -318,7 +413,9 @@ COMMANDS: dict[str, tuple[type, Any]] = {
     "sft": (SFTConfig, run_sft_command),
     "view": (View, View.run),
     "plot": (Plot, Plot.run),
+    "export": (Export, Export.run),
     "serve": (Serve, Serve.run),
+    "serve-env": (ServeEnv, ServeEnv.run),
     "demo": (Demo, Demo.run),
 }
 _CONFIG_FILES = {"rollout", "train", "sft", "demo"}

@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "agentgym.envs"
+#: ``make("remote:URL")`` reaches an env server (:mod:`agentgym.remote`).
+REMOTE_PREFIX = "remote:"
 _ID_RE = re.compile(r"^(?:[\w:.-]+/)?[\w:.-]+-v\d+$")
 _plugins_loaded = False
 _plugin_lock = threading.RLock()
@@ -198,12 +200,17 @@ def make(id: str, **kwargs: Any) -> gymnasium.Env:
     """Create a registered environment, like :func:`gymnasium.make`.
 
     ``max_turns=N`` overrides the registered turn limit; other keyword
-    arguments go to the env's constructor.
+    arguments go to the env's constructor. ``"remote:http://HOST:PORT/ENV_ID"``
+    makes an :class:`agentgym.remote.RemoteEnv` on an env server instead.
 
     Example:
         >>> env = agentgym.make("agentgym/Wordle-v0")
         >>> obs, info = env.reset(seed=0)
     """
+    if id.startswith(REMOTE_PREFIX):
+        from agentgym.remote.client import make_remote
+
+        return make_remote(id[len(REMOTE_PREFIX) :], **kwargs)
     s = spec(id)
     max_turns = kwargs.pop("max_turns", None)
     if max_turns is not None:

@@ -78,10 +78,14 @@ def _vllm(argument: str, *, device: str | None = None, seed: int = 0) -> Any:
 @POLICY_BACKENDS.register("openai")
 def _openai(argument: str, *, device: str | None = None, seed: int = 0) -> Any:
     from agentgym.policies.openai import OpenAIPolicy
+    from agentgym.remote.auth import resolve_token
 
     url, _, tok = argument.rpartition("@") if "@" in argument else (argument, "", "")
     urls = [u for u in url.split(",") if u]  # several servers: each episode sticks to one
-    return OpenAIPolicy(urls[0] if len(urls) == 1 else urls, tokenizer=tok or None)
+    # The bearer token of `agentgym serve --token` (or an API key) comes from $AGENTGYM_TOKEN.
+    return OpenAIPolicy(
+        urls[0] if len(urls) == 1 else urls, tokenizer=tok or None, api_key=resolve_token(None)
+    )
 
 
 @POLICY_BACKENDS.register("ray")

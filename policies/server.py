@@ -13,6 +13,10 @@ Concurrent requests are gathered for ``batch_window_s`` and sampled in one batch
 reproducible when it is sampled alone; in a batch the first request's seed seeds
 the whole batch (vLLM keeps one generator per request). Streaming is not supported.
 
+With ``token`` set, every request must carry ``Authorization: Bearer TOKEN``
+(OpenAIPolicy's ``api_key``); others get a 401 that says nothing more. Binding an
+interface other than loopback without a token is refused.
+
 Example:
     >>> from agentgym.policies.hf import HFPolicy
     >>> from agentgym.policies.openai import OpenAIPolicy
@@ -38,6 +42,7 @@ from typing import Any
 
 from agentgym.errors import ConfigError
 from agentgym.policies.base import Generation, Policy, Request, SamplingParams
+from agentgym.remote.auth import authorized, check_bind
 
 __all__ = ["PolicyServer"]
 
@@ -67,6 +72,11 @@ class PolicyServer:
         port: TCP port; 0 picks a free one (see :attr:`url`).
         batch_window_s: how long the first request of a batch waits for others.
         max_batch: most requests sampled together.
+        token: bearer token every request must carry; optional on loopback, required
+            on any other ``host`` (see :func:`agentgym.remote.auth.check_bind`).
+
+    Raises:
+        ConfigError: bad batching limits, or a non-loopback ``host`` without a token.
     """
 
     def __init__(
@@ -78,11 +88,14 @@ class PolicyServer:
         port: int = 8000,
         batch_window_s: float = 0.005,
         max_batch: int = 256,
+        token: str | None = None,
     ) -> None:
         if batch_window_s < 0 or max_batch < 1:
             raise ConfigError(
                 f"need batch_window_s >= 0 and max_batch >= 1, got {batch_window_s}, {max_batch}"
             )
+        check_bind(host, token)
+        self.token = token or None
         self.policy = policy
         self.model_name = model_name
         self.batch_window_s = float(batch_window_s)
@@ -318,6 +331,7 @@ def _float(body: dict[str, Any], key: str, default: float, *, low: float) -> flo
 def _handler_for(server: PolicyServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = 300  # socket timeout: a stalled client frees its thread
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass  # a library does not print per request
@@ -333,7 +347,23 @@ def _handler_for(server: PolicyServer) -> type[BaseHTTPRequestHandler]:
         def _error(self, status: int, message: str, kind: str) -> None:
             self._reply(status, {"error": {"message": message, "type": kind, "code": status}})
 
+        def _authorized(self) -> bool:
+            if authorized(self.headers.get("Authorization"), server.token):
+                return True
+            # Nothing else is said; the unread body rules out reusing the connection.
+            self.close_connection = True
+            data = b'{"error": {"message": "unauthorized", "type": "Unauthorized", "code": 401}}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("WWW-Authenticate", "Bearer")
+            self.end_headers()
+            self.wfile.write(data)
+            return False
+
         def do_GET(self) -> None:  # noqa: N802
+            if not self._authorized():
+                return
             if self.path.rstrip("/") in ("/v1/models", "/models"):
                 model = {"id": server.model_name, "object": "model", "owned_by": "agentgym"}
                 self._reply(200, {"object": "list", "data": [model]})
@@ -343,6 +373,8 @@ def _handler_for(server: PolicyServer) -> type[BaseHTTPRequestHandler]:
                 self._error(404, f"no route {self.path}; try POST /v1/completions", "NotFound")
 
         def do_POST(self) -> None:  # noqa: N802
+            if not self._authorized():
+                return
             if self.path.rstrip("/") not in ("/v1/completions", "/completions"):
                 self._error(404, f"no route {self.path}; try POST /v1/completions", "NotFound")
                 return

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System set-up for the sandbox tests: bubblewrap, Docker (daemon running) and the
-# docker sandbox image. Idempotent and cheap when everything is in place; safe to
+# docker sandbox image; chromium and its driver for the HTML report's browser test. Idempotent and cheap when everything is in place; safe to
 # call on every `make test`. Without root it only reports what is missing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ PY=${PYTHON:-.venv/bin/python}
 say() { echo "setup_system: $*"; }
 
 if [ "$(id -u)" != "0" ]; then
-  for t in bwrap dockerd debootstrap; do
+  for t in bwrap dockerd debootstrap chromium chromedriver; do
     command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || say "missing $t (not root: not installing)"
   done
   exit 0
@@ -19,13 +19,15 @@ missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 { command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ]; } || missing+=(docker.io)
 { command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ]; } || missing+=(debootstrap)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/tmp/agentgym-apt.log 2>&1 \
     || { say "apt-get install failed; see /tmp/agentgym-apt.log"; exit 1; }
 else
-  say "bubblewrap, docker.io and debootstrap present"
+  say "bubblewrap, docker.io, debootstrap, chromium and chromium-driver present"
 fi
 
 PATH="$PATH:/usr/sbin:/sbin"
