@@ -230,7 +230,6 @@ def _train(
     state: dict[str, Any] = {}
     if ckpt is not None:
         state = load_checkpoint(ckpt, trainer)
-        collector._calls = int(state.get("collector_calls", 0))  # same sampler seeds onward
         sync_weights(policy, trainer)
     log = JsonlLogger(out / "metrics.jsonl", state.get("metrics_offset")) if main else None
     extra = [LOGGERS.get(n)(out, asdict(cfg)) for n in cfg.loggers] if main else []
@@ -259,7 +258,6 @@ def _train(
                 trainer,
                 {
                     "metrics_offset": log.tell(),  # type: ignore[union-attr]
-                    "collector_calls": collector._calls,
                     "success_before": before,
                 },
                 keep=cfg.checkpoint.keep,
