@@ -51,11 +51,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium
 
-from agentgym.core import AgentEnv, Message, system, user
+from agentgym.core import Message, system, user
+from agentgym.envs.shaping import ShapedEnv
 from agentgym.errors import ConfigError, SandboxError, SandboxUnavailable
 from agentgym.registry import register
 from agentgym.rewards import RewardSpec
@@ -316,7 +317,7 @@ def extract_code(text: str) -> str | None:
 
 
 # -------------------------------------------------------------------- env
-class Code(AgentEnv):
+class Code(ShapedEnv):
     r"""Multi-turn Python programming against unit tests run in a sandbox.
 
     Args:
@@ -341,6 +342,9 @@ class Code(AgentEnv):
         >>> env.step("```python\ndef f(x):\n    return x\n```")  # doctest: +SKIP
     """
 
+    # ``tests`` (partial passes) is paid only when the episode succeeds (envs.shaping):
+    # failed episodes earn no more than a prompt failure; shaping="dense" opts out.
+    process_components: ClassVar[frozenset[str]] = frozenset({"tests"})
     reward_spec = RewardSpec(
         {
             "format": "-0.1 when the reply has no code or the code is not valid Python",
@@ -359,8 +363,15 @@ class Code(AgentEnv):
         warm: bool = True,
         render_mode: str | None = None,
         reward_weights: Mapping[str, float] | None = None,
+        shaping: str = "gated",
+        shaping_cap: float | None = None,
     ) -> None:
-        super().__init__(render_mode=render_mode, reward_weights=reward_weights)
+        super().__init__(
+            render_mode=render_mode,
+            reward_weights=reward_weights,
+            shaping=shaping,
+            shaping_cap=shaping_cap,
+        )
         from agentgym.sandbox.types import Limits
 
         if tasks is None or isinstance(tasks, (str, os.PathLike)):

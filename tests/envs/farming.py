@@ -237,6 +237,14 @@ BOOK: dict[str, dict[str, Policy]] = {
         ),
         "stall": cycle(STALL),
     },
+    "agentgym/Lookup-v0": {
+        "repeat_tool_call": cycle(call("lookup", item="alpha")),
+        "loop": cycle(call("lookup", item="alpha"), call("lookup", item="beta")),
+        "tools_then_wrong": then(
+            lambda c: [call("lookup", item="alpha")] * 3, answer("NOT-A-CODE")
+        ),
+        "stall": cycle(STALL),
+    },
     "agentgym/TextWorld-v0": {
         "repeat_action": cycle("<command>look</command>"),
         "loop": cycle("<command>go north</command>", "<command>go south</command>"),
@@ -259,6 +267,7 @@ PROMPT_FAILURE: dict[str, Policy] = {
     "agentgym/SearchQA-v0": answer("nobody"),
     "agentgym/MathTools-v0": answer("-987654.25"),
     "agentgym/SQL-v0": answer("SELECT 1 WHERE 0"),
+    "agentgym/Lookup-v0": answer("NOT-A-CODE"),
 }
 
 #: Every built-in env's prompt-failure return (module docstring).

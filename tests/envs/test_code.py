@@ -219,12 +219,14 @@ def test_rewards_track_best_so_far_and_outcome(env):
     _, r, term, _, info = env.step(fenced(partial))
     assert info["reward_components"] == {"format": 0.0, "tests": 3 / total, "outcome": 0.0}
     assert info["tests_passed"] == 3 and not term and not info["success"]
+    assert r == 0.0  # partial passes are gated: paid only if the episode succeeds
     _, r, _, _, info = env.step(fenced("def run_length_encode(s):\n    return ''\n"))
     assert info["tests_passed"] == 1 and r == 0.0  # worse than the best: no reward
     task = env.task
     obs, r, term, _, info = env.step(fenced(task.extra["canonical_solution"]))
     assert info["reward_components"]["tests"] == pytest.approx(3 / total)
-    assert r == pytest.approx(3 / total + 1.0) and term and info["success"]
+    # the success turn pays the deferred partial passes (3/6 earlier, 3/6 now) and the outcome
+    assert r == pytest.approx(6 / total + 1.0) and term and info["success"]
     assert "All 6 tests passed" in obs[0]["content"]
     obs, r, term, _, _ = env.step(fenced(partial))
     assert term and r == 0.0 and "already solved" in obs[0]["content"]

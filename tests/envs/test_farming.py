@@ -116,12 +116,6 @@ _DOUBLE = {
 }
 
 
-@pytest.mark.xfail(
-    reason="Code's `tests` component pays a failed episode the fraction of tests it passes "
-    "(0.5 here) while a prompt failure's bound is 0; gating it belongs to envs/code.py's "
-    "owner (issue 9, grading part): make Code a ShapedEnv with process_components={'tests'}",
-    strict=False,
-)
 def test_code_partial_pass_is_not_paid_to_a_failed_episode():
     env = agentgym.make("agentgym/Code-v0")
     try:
