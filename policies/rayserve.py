@@ -18,6 +18,7 @@ On the command line: ``--policy ray:hf:PATH`` (one replica) or ``ray:vllm:PATH#4
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from agentgym.errors import ConfigError, InfraError, require
@@ -29,7 +30,7 @@ __all__ = ["RayPolicy"]
 class _Server:
     """The actor: a policy behind a PolicyServer on this node's address."""
 
-    def __init__(self, spec: str, seed: int, batch_window_s: float) -> None:
+    def __init__(self, spec: str, seed: int, batch_window_s: float, token: str) -> None:
         import ray
 
         from agentgym.policies.factory import make_policy
@@ -38,7 +39,12 @@ class _Server:
         self.policy = make_policy(spec, seed=seed)
         host = ray.util.get_node_ip_address()
         self.server = PolicyServer(
-            self.policy, model_name="agentgym", host=host, port=0, batch_window_s=batch_window_s
+            self.policy,
+            model_name="agentgym",
+            host=host,
+            port=0,
+            batch_window_s=batch_window_s,
+            token=token,  # it binds the node's address: only this client may call it
         ).start()
 
     def info(self) -> dict[str, Any]:
@@ -100,7 +106,10 @@ class RayPolicy(OpenAIPolicy):
             ray.init(log_to_driver=False, **({"address": address} if address else {}))
         actor = ray.remote(_Server).options(num_cpus=num_cpus, num_gpus=num_gpus)
         self._ray = ray
-        self.actors = [actor.remote(spec, seed + i, batch_window_s) for i in range(replicas)]
+        token = secrets.token_urlsafe(32)
+        self.actors = [
+            actor.remote(spec, seed + i, batch_window_s, token) for i in range(replicas)
+        ]
         try:
             infos = ray.get([a.info.remote() for a in self.actors], timeout=start_timeout_s)
         except Exception as e:
@@ -113,6 +122,7 @@ class RayPolicy(OpenAIPolicy):
             [i["url"] for i in infos],
             tokenizer=tokenizer or infos[0]["tokenizer"],
             model="agentgym",
+            api_key=token,
             **kwargs,
         )
 

@@ -49,7 +49,8 @@ def test_shaping_is_off_by_default_and_each_component_fires_when_enabled():
     item = env.unwrapped.item
     _, r1, *_, info1 = env.step(Lookup.call(item))
     assert info1["reward_components"]["found"] == 1.0
-    assert r1 == pytest.approx(0.07)  # only the ToolEnv base shaping counts by default
+    assert r1 == 0.0  # the ToolEnv base shaping is gated on success by default
+    assert info1["shaping_deferred"] == pytest.approx(0.07)
 
     env = make(reward_weights=WEIGHTS)
     env.reset(seed=1)
