@@ -23,6 +23,7 @@ __all__ = [
     "request_seed",
     "sampled_generation",
     "render_chat",
+    "render_chat_text",
     "turn_closing_ids",
     "end_of_turn_id",
     "stop_token_ids",
@@ -170,15 +171,15 @@ _PROBE: list[dict[str, Any]] = [
 ]
 
 
-def render_chat(
+def render_chat_text(
     tokenizer: Any,
     messages: list[dict[str, Any]],
     *,
     add_generation_prompt: bool = False,
     tools: list[dict[str, Any]] | None = None,
     template_kwargs: dict[str, Any] | None = None,
-) -> list[int]:
-    """Token ids of ``messages`` rendered by the tokenizer's chat template (no extra BOS/EOS).
+) -> str:
+    """``messages`` rendered by the tokenizer's chat template, as text.
 
     Raises:
         TemplateError: the template failed to render the messages.
@@ -195,6 +196,29 @@ def render_chat(
         raise TemplateError(
             f"the chat template failed to render {len(messages)} messages: {e}"
         ) from e
+    return str(text)
+
+
+def render_chat(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    *,
+    add_generation_prompt: bool = False,
+    tools: list[dict[str, Any]] | None = None,
+    template_kwargs: dict[str, Any] | None = None,
+) -> list[int]:
+    """Token ids of ``messages`` rendered by the tokenizer's chat template (no extra BOS/EOS).
+
+    Raises:
+        TemplateError: the template failed to render the messages.
+    """
+    text = render_chat_text(
+        tokenizer,
+        messages,
+        add_generation_prompt=add_generation_prompt,
+        tools=tools,
+        template_kwargs=template_kwargs,
+    )
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentgym.errors import ConfigError, TemplateError
-from agentgym.policies.base import render_chat, turn_closing_ids
+from agentgym.policies.base import render_chat, render_chat_text, turn_closing_ids
 from agentgym.trajectory import TokenLedger
 
 __all__ = ["ChatRenderer", "EpisodeTokens", "DriftReport", "check_drift"]
@@ -125,19 +125,13 @@ class ChatRenderer:
         return ids
 
     def _text(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
-        try:
-            text = self.tokenizer.apply_chat_template(
-                messages,
-                tools=self.tools,
-                tokenize=False,
-                add_generation_prompt=add_generation_prompt,
-                **self.template_kwargs,
-            )
-        except Exception as e:
-            raise TemplateError(
-                f"the chat template failed to render {len(messages)} messages: {e}"
-            ) from e
-        return str(text)
+        return render_chat_text(
+            self.tokenizer,
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            tools=self.tools,
+            template_kwargs=self.template_kwargs,
+        )
 
     def _plain_encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
