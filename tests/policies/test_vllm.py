@@ -116,14 +116,14 @@ def test_load_weights_moves_the_engine_with_the_trained_copy(policy, hf):
 def test_collector_and_trainer_run_on_vllm(policy, tmp_path):
     import agentgym
     from agentgym.rl import TrainConfig, train
+    from agentgym.rollout import CollectConfig
 
     agentgym.register("test/EchoVLLM-v0", entry_point="tests.core.fixture_envs:Echo", max_turns=2)
     cfg = TrainConfig(
         env_id="test/EchoVLLM-v0",
         steps=2,
         tasks_per_step=2,
-        group_size=2,
-        max_new_tokens=4,
+        collect=CollectConfig(group_size=2, sampling=SamplingParams(max_new_tokens=4)),
         lr=1e-3,
         out_dir=str(tmp_path),
         save_model=False,
