@@ -43,6 +43,7 @@ from typing import Any
 from agentgym.errors import ConfigError
 from agentgym.policies.base import Generation, Policy, Request, SamplingParams
 from agentgym.remote.auth import authorized, check_bind
+from agentgym.remote.http import QuietJSONHandler, block_until_interrupted, start_threads
 
 __all__ = ["PolicyServer"]
 
@@ -115,20 +116,14 @@ class PolicyServer:
 
     def start(self) -> PolicyServer:
         """Serve in background threads; returns self."""
-        for name, target in (("batch", self._batch_loop), ("http", self._httpd.serve_forever)):
-            t = threading.Thread(target=target, daemon=True, name=f"agentgym-serve-{name}")
-            t.start()
-            self._threads.append(t)
+        targets = [("batch", self._batch_loop), ("http", self._httpd.serve_forever)]
+        self._threads += start_threads(targets, "agentgym-serve")
         return self
 
     def serve_forever(self) -> None:
         """Serve until interrupted (the CLI's mode); Ctrl-C stops and frees the port."""
         self.start()
-        try:
-            while self._threads[1].is_alive():
-                self._threads[1].join(timeout=0.5)  # a timed join lets KeyboardInterrupt in
-        finally:
-            self.close()
+        block_until_interrupted(self._threads[1], self.close)
 
     def close(self) -> None:
         """Stop serving and release the port (also when never started)."""
@@ -329,20 +324,12 @@ def _float(body: dict[str, Any], key: str, default: float, *, low: float) -> flo
 
 
 def _handler_for(server: PolicyServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietJSONHandler):
         protocol_version = "HTTP/1.1"
         timeout = 300  # socket timeout: a stalled client frees its thread
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass  # a library does not print per request
-
         def _reply(self, status: int, obj: Any) -> None:
-            data = json.dumps(obj).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, json.dumps(obj).encode())
 
         def _error(self, status: int, message: str, kind: str) -> None:
             self._reply(status, {"error": {"message": message, "type": kind, "code": status}})
@@ -352,13 +339,7 @@ def _handler_for(server: PolicyServer) -> type[BaseHTTPRequestHandler]:
                 return True
             # Nothing else is said; the unread body rules out reusing the connection.
             self.close_connection = True
-            data = b'{"error": {"message": "unauthorized", "type": "Unauthorized", "code": 401}}'
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("WWW-Authenticate", "Bearer")
-            self.end_headers()
-            self.wfile.write(data)
+            self._error(401, "unauthorized", "Unauthorized")
             return False
 
         def do_GET(self) -> None:  # noqa: N802

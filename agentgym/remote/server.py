@@ -34,6 +34,7 @@ import gymnasium
 from agentgym.errors import ConfigError, EnvNotFound
 from agentgym.registry import list_envs, make, spec
 from agentgym.remote.auth import authorized, check_bind
+from agentgym.remote.http import QuietJSONHandler, block_until_interrupted, start_threads
 from agentgym.remote.protocol import MAX_BODY_BYTES, PREFIX, PROTOCOL_VERSION, dumps
 
 __all__ = ["EnvServer"]
@@ -116,20 +117,14 @@ class EnvServer:
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> EnvServer:
         """Serve (and reap) in background threads; returns self."""
-        for name, target in (("http", self._httpd.serve_forever), ("reap", self._reap_loop)):
-            t = threading.Thread(target=target, daemon=True, name=f"agentgym-env-{name}")
-            t.start()
-            self._threads.append(t)
+        targets = [("http", self._httpd.serve_forever), ("reap", self._reap_loop)]
+        self._threads += start_threads(targets, "agentgym-env")
         return self
 
     def serve_forever(self) -> None:
         """Serve until interrupted (the CLI's mode); Ctrl-C stops and frees the port."""
         self.start()
-        try:
-            while self._threads[0].is_alive():
-                self._threads[0].join(timeout=0.5)  # a timed join lets KeyboardInterrupt in
-        finally:
-            self.close()
+        block_until_interrupted(self._threads[0], self.close)
 
     def close(self) -> None:
         """Stop serving, close every session's env and release the port."""
@@ -296,22 +291,12 @@ def _close_env(env: gymnasium.Env | None) -> None:
 
 
 def _handler_for(server: EnvServer, timeout_s: float) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietJSONHandler):
         protocol_version = "HTTP/1.1"
         timeout = timeout_s  # socket timeout: a stalled client frees its thread
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass  # a library does not print per request
-
         def _reply(self, status: int, obj: Any) -> None:
-            data = dumps(obj)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if status == 401:
-                self.send_header("WWW-Authenticate", "Bearer")
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, dumps(obj))
 
         def _serve(self, method: str) -> None:
             if not authorized(self.headers.get("Authorization"), server.token):
