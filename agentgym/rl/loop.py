@@ -121,8 +121,14 @@ def _collect(
     step: int,
     out: Path,
     rank: tuple[int, int],
+    resume: bool = False,
 ) -> tuple[list[Trajectory], list[Any], list[Trajectory], dict[str, float]]:
-    """Collect this rank's groups; return (update batch, advantages, all collected, metrics)."""
+    """Collect this rank's groups; return (update batch, advantages, all collected, metrics).
+
+    ``resume``: keep the trajectories a killed run already wrote for this step (they were
+    sampled from the checkpoint's weights with the same per-episode seeds) and collect only
+    the missing ones.
+    """
     r, world = rank
     filt = cfg.filter
     batch: list[Trajectory] = []
@@ -134,7 +140,8 @@ def _collect(
     for round_ in range(1 + (filt.max_resample_rounds if filt.zero_variance == "resample" else 0)):
         seeds = task_seeds(cfg, step, round_)[r::world]
         name = f"step{step:05d}" + (f"-r{round_}" if round_ else "") + (f".rank{r}" if r else "")
-        trajs = collector.collect(cfg.env_id, seeds, out=out / "rollouts" / f"{name}.jsonl")
+        path = out / "rollouts" / f"{name}.jsonl"
+        trajs = collector.collect(cfg.env_id, seeds, out=path, resume=resume and path.exists())
         seen += trajs
         penalty = None
         if trainer.reference is not None and cfg.kl.where == "reward":
@@ -242,7 +249,10 @@ def _train(
     start = int(state.get("step", 0))
     for step in tqdm(range(start, cfg.steps), desc="train", disable=not progress or not main):
         t0 = time.perf_counter()
-        batch, advs, seen, fmetrics = _collect(cfg, collector, trainer, step, out, rank)
+        first_after_resume = ckpt is not None and step == start
+        batch, advs, seen, fmetrics = _collect(
+            cfg, collector, trainer, step, out, rank, resume=first_after_resume
+        )
         metrics = {"step": float(step + 1)} | _rollout_metrics(cfg, seen, acc) | fmetrics
         metrics |= trainer.update(batch, advs)
         sync_weights(policy, trainer)
