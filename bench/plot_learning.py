@@ -6,17 +6,33 @@ Run: ``python bench/plot_learning.py runs/tools.json runs/random-maps.json --out
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
+
+import tyro
+from tyro.conf import Positional
+
+from agentgym.config import cli_registry
+
+
+@dataclass
+class Args:
+    """Plot held-out greedy success curves of bench/learning.py runs."""
+
+    files: Positional[list[str]]
+    """JSON files written by ``bench/learning.py --json-out``."""
+    out: str = "docs/learning.png"
+    """PNG to write."""
+    title: str = "Held-out greedy success during GRPO"
+    """Title of the figure."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("files", nargs="+", help="JSON files written by bench/learning.py")
-    parser.add_argument("--out", default="docs/learning.png", help="PNG to write")
-    parser.add_argument("--title", default="Held-out greedy success during GRPO")
-    args = parser.parse_args(argv)
+    args = tyro.cli(Args, args=argv, description=__doc__, registry=cli_registry())
+    if not args.files:
+        sys.stderr.write("give at least one JSON file written by bench/learning.py --json-out\n")
+        return 2
     try:
         import matplotlib
 

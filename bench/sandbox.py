@@ -21,7 +21,6 @@ Ratios come from calls alternated side by side, so a change of load hits both.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -30,7 +29,11 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import tyro
+
+from agentgym.config import cli_registry
 from agentgym.sandbox import SandboxPool, available_backends, get_sandbox
 
 SNIPPET = "print(1)"
@@ -165,11 +168,18 @@ def bare_fork(_: int) -> None:
     os.waitpid(pid, 0)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=40, help="timed runs per row")
-    ap.add_argument("--threads", type=int, default=2, help="callers for throughput")
-    args = ap.parse_args()
+@dataclass
+class Args:
+    """Sandbox latency and throughput against same-run baselines."""
+
+    n: int = 40
+    """Timed runs per row."""
+    threads: int = 2
+    """Concurrent callers for the throughput column."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = tyro.cli(Args, args=argv, description=__doc__, registry=cli_registry())
     warnings.simplefilter("ignore", UserWarning)
     n, threads = args.n, args.threads
     rows = []

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import tyro
 
+from agentgym.config import cli_registry
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -203,7 +205,7 @@ def _child(args: Args, side: str, path: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(Args, args=argv, description=__doc__)
+    args = tyro.cli(Args, args=argv, description=__doc__, registry=cli_registry())
     if args.side:
         print(json.dumps(run_side(args)))
         return 0

@@ -42,5 +42,5 @@ else
 fi
 
 # One implementation of the image build: the CLI's (skips when the image exists).
-"$PY" -m agentgym.sandbox.cli sandbox build-image || { say "image build failed"; exit 1; }
-"$PY" -m agentgym.sandbox.cli sandbox check || true
+"$PY" -m agentgym.sandbox.cli build-image || { say "image build failed"; exit 1; }
+"$PY" -m agentgym.sandbox.cli check || true
