@@ -291,6 +291,9 @@ class Serve:
     POST /v1/completions and GET /v1/models: token-id prompts, sampled token ids and
     their logprobs back (return_token_ids / return_tokens_as_token_ids), stop_token_ids
     kept; concurrent requests are batched. Roll out against it with --policy openai:URL.
+    Started on a model directory, it also reloads the weights found there on
+    POST /collective_rpc {"method": "reload_weights"} (vLLM's dev-mode endpoint), so
+    `agentgym train --sampler openai:URL --sync-dir DIR` can train against it.
     """
 
     model: Positional[str]
@@ -317,6 +320,7 @@ class Serve:
         check_bind(self.host, token)  # before the model loads: fail fast
         policy = load_policy(self.model, self.device)
         name = str(policy.model.name_or_path) if self.model == "default" else self.model
+        model_dir = str(policy.model.name_or_path)
         server = PolicyServer(
             policy,
             model_name=name,
@@ -324,6 +328,7 @@ class Serve:
             port=self.port,
             batch_window_s=self.batch_window_ms / 1000,
             token=token,
+            model_dir=model_dir if Path(model_dir).is_dir() else None,
         )
         echo(f"agentgym serve: {name} at {server.url} (POST /completions, GET /models); Ctrl-C")
         server.serve_forever()

@@ -8,8 +8,13 @@ the batch: TRL's ``loss_type="bnpo"``, no KL), backward, gradient clipping, Adam
 
 - ours: :meth:`agentgym.rl.Trainer.update` on trajectories carrying the batch;
 - TRL: ``GRPOTrainer._compute_loss`` (TRL's own loss, log-softmax and entropy) on the
-  same ids, then ``backward``, ``clip_grad_norm_`` and an AdamW step; fp32 and without
+  same ids, then ``backward``, ``clip_grad_norm_`` and a step of the optimizer TRL's
+  trainer creates (``create_optimizer``: fused AdamW by default); fp32 and without
   activation checkpointing (TRL's defaults are bf16 and checkpointing), as ours runs.
+
+The timed updates alternate between the two processes (ours, TRL, ours, TRL, ...: one
+runs while the other waits), so a change of load on the machine hits both sides alike;
+tokens/s is B x C over the median update time of each side.
 
 Models: a tiny Llama built locally, and SmolLM2-135M (the embedded default model,
 ``agentgym.policies.models.default_model_path()``). The last line reads
@@ -22,9 +27,10 @@ Run: ``python bench/trainer.py`` (``--quick`` for a smaller batch; ``--models ti
 
 from __future__ import annotations
 
-import json
 import os
 import resource
+import select
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +43,7 @@ import tyro
 from agentgym.config import cli_registry
 
 ROOT = Path(__file__).resolve().parents[1]
+REPLY = "@bench@ "  # marks the lines of the parent-child protocol
 
 
 @dataclass
@@ -53,12 +60,12 @@ class Args:
     """P: prompt tokens per sequence."""
     completion_tokens: int = 128
     """C: sampled tokens per sequence."""
-    updates: int = 3
-    """Timed updates per side (after one warm-up update)."""
+    updates: int = 5
+    """Timed updates per side (after one warm-up update); tokens/s uses the median."""
     quick: bool = False
-    """Smaller batch (B=4, P=16, C=32, 2 updates)."""
+    """Smaller batch (B=4, P=16, C=32, 3 updates)."""
     side: str = ""
-    """Internal: run one side (ours|trl) on --model-path and print JSON."""
+    """Internal: run one side (ours|trl) on --model-path, driven over stdin/stdout."""
     model_path: str = ""
     """Internal: the model directory of --side."""
 
@@ -137,7 +144,7 @@ def _trl(args: Args, model, tokenizer, ids, old, adv):
     model = trl.model
     model.train()
     trl.current_gradient_accumulation_steps = 1  # set by Trainer.train(); one micro-batch here
-    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-6)
+    opt = trl.create_optimizer()  # what TRL's trainer steps with (its args.optim)
     inputs = {
         "prompt_ids": ids[:, :p],
         "prompt_mask": torch.ones_like(ids[:, :p]),
@@ -158,8 +165,12 @@ def _trl(args: Args, model, tokenizer, ids, old, adv):
     return update
 
 
-def run_side(args: Args) -> dict[str, float]:
-    """One side on one model: tokens/s over the timed updates and the peak RSS."""
+def run_side(args: Args) -> None:
+    """One side on one model, driven over stdin/stdout by the parent.
+
+    Prints ``ready`` after the warm-up update; then each ``step`` line runs one timed
+    update and prints its seconds; ``done`` prints the peak RSS (bytes) and exits.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -172,13 +183,15 @@ def run_side(args: Args) -> dict[str, float]:
     else:
         update = _trl(args, model, tokenizer, ids, old, adv)
     update()  # warm-up
-    start = time.perf_counter()
-    for _ in range(args.updates):
-        update()
-    seconds = time.perf_counter() - start
-    tokens = args.batch * args.completion_tokens * args.updates
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"tokens_per_s": tokens / seconds, "peak_rss": float(rss), "seconds": seconds}
+    print(f"{REPLY}ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "step":
+            start = time.perf_counter()
+            update()
+            print(f"{REPLY}{time.perf_counter() - start}", flush=True)
+        elif line.strip() == "done":
+            break
+    print(f"{REPLY}{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}", flush=True)
 
 
 def _model_path(name: str) -> str:
@@ -193,28 +206,75 @@ def _model_path(name: str) -> str:
     return str(build_tiny_chat_model(path, corpus=corpus, hidden_size=128, num_layers=4))
 
 
-def _child(args: Args, side: str, path: str) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--side", side, "--model-path", path]
-    for f in ("batch", "group", "prompt_tokens", "completion_tokens", "updates"):
-        cmd += [f"--{f.replace('_', '-')}", str(getattr(args, f))]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=3600)
-    if proc.returncode != 0:
-        raise SystemExit(f"{side} on {path} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+class _Side:
+    """A ``--side`` subprocess: one line in, one line out, each read with a timeout."""
+
+    def __init__(self, args: Args, side: str, path: str) -> None:
+        cmd = [sys.executable, __file__, "--side", side, "--model-path", path]
+        for f in ("batch", "group", "prompt_tokens", "completion_tokens"):
+            cmd += [f"--{f.replace('_', '-')}", str(getattr(args, f))]
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        self.side, self.log = side, tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+
+    def ask(self, line: str | None, timeout: float = 1800.0) -> str:
+        """Send ``line`` (if any) and return the next line the side prints."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if line is not None:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while True:  # skip anything else the libraries print on stdout
+            left = deadline - time.monotonic()
+            ready = left > 0 and select.select([self.proc.stdout], [], [], left)[0]
+            reply = self.proc.stdout.readline() if ready else ""
+            if not reply:
+                self.proc.kill()
+                self.log.seek(0)
+                why = "timed out" if not ready else f"exited with {self.proc.wait()}"
+                raise SystemExit(f"{self.side} side {why}:\n{self.log.read()[-3000:]}")
+            if reply.startswith(REPLY):
+                return reply[len(REPLY) :].strip()
+
+
+def _compare(args: Args, path: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Both sides on one model, timed updates alternated; (ours, trl) figures."""
+    sides = [_Side(args, "ours", path), _Side(args, "trl", path)]
+    for side in sides:
+        assert side.ask(None) == "ready"
+    seconds: list[list[float]] = [[], []]
+    for _ in range(args.updates):
+        for k, side in enumerate(sides):
+            seconds[k].append(float(side.ask("step")))
+    tokens = args.batch * args.completion_tokens
+    out = []
+    for k, side in enumerate(sides):
+        rss = float(side.ask("done"))
+        side.proc.wait(timeout=60)
+        typical = statistics.median(seconds[k])  # a burst of load elsewhere skews one update
+        out.append({"tokens_per_s": tokens / typical, "peak_rss": rss, "seconds": seconds[k]})
+    return out[0], out[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv, description=__doc__, registry=cli_registry())
     if args.side:
-        print(json.dumps(run_side(args)))
+        run_side(args)
         return 0
     if args.quick:
-        args.batch, args.prompt_tokens, args.completion_tokens, args.updates = 4, 16, 32, 2
+        args.batch, args.prompt_tokens, args.completion_tokens, args.updates = 4, 16, 32, 3
     last = None
     for name in args.models:
         path = _model_path(name)
-        ours, trl = _child(args, "ours", path), _child(args, "trl", path)
+        ours, trl = _compare(args, path)
         ratio = ours["tokens_per_s"] / trl["tokens_per_s"]
         mem = ours["peak_rss"] / trl["peak_rss"]
         print(

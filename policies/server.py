@@ -13,6 +13,14 @@ Concurrent requests are gathered for ``batch_window_s`` and sampled in one batch
 reproducible when it is sampled alone; in a batch the first request's seed seeds
 the whole batch (vLLM keeps one generator per request). Streaming is not supported.
 
+Weight sync (the dialect of vLLM's development endpoints, ``VLLM_SERVER_DEV_MODE=1``):
+with ``model_dir`` set (``agentgym serve DIR`` sets it), ``POST /collective_rpc`` with
+``{"method": "reload_weights"}`` loads the weights found in ``model_dir`` now into the
+served model, between batches; ``POST /reset_prefix_cache`` answers 200 (nothing is
+cached). A trainer writes new weights to the directory and asks for the reload, so
+``agentgym train --sampler openai:URL --sync-dir DIR`` trains against this server as it
+would against vLLM.
+
 With ``token`` set, every request must carry ``Authorization: Bearer TOKEN``
 (OpenAIPolicy's ``api_key``); others get a 401 that says nothing more. Binding an
 interface other than loopback without a token is refused.
@@ -75,6 +83,7 @@ class PolicyServer:
         max_batch: most requests sampled together.
         token: bearer token every request must carry; optional on loopback, required
             on any other ``host`` (see :func:`agentgym.remote.auth.check_bind`).
+        model_dir: the directory ``reload_weights`` reads (None: the route answers 400).
 
     Raises:
         ConfigError: bad batching limits, or a non-loopback ``host`` without a token.
@@ -90,6 +99,7 @@ class PolicyServer:
         batch_window_s: float = 0.005,
         max_batch: int = 256,
         token: str | None = None,
+        model_dir: str | None = None,
     ) -> None:
         if batch_window_s < 0 or max_batch < 1:
             raise ConfigError(
@@ -102,6 +112,9 @@ class PolicyServer:
         self.batch_window_s = float(batch_window_s)
         self.max_batch = int(max_batch)
         self.vocab_size = len(policy.tokenizer)
+        self.model_dir = model_dir
+        self._weights_lock = threading.Lock()  # a reload waits for the batch in flight
+        self.reloads = 0
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -175,9 +188,10 @@ class PolicyServer:
             seed=seed,
         )
         try:
-            gens = self.policy.generate(
-                [Request(j.prompt, max_new_tokens=j.cap, seed=j.seed) for j in group], params
-            )
+            with self._weights_lock:
+                gens = self.policy.generate(
+                    [Request(j.prompt, max_new_tokens=j.cap, seed=j.seed) for j in group], params
+                )
             for job, gen in zip(group, gens, strict=True):
                 job.result = gen
         except BaseException as e:  # the HTTP threads report it; the loop lives on
@@ -186,6 +200,30 @@ class PolicyServer:
         finally:
             for job in group:
                 job.done.set()
+
+    # ---------------------------------------------------------------- weights
+    def rpc(self, body: Any) -> dict[str, Any]:
+        """Answer ``/collective_rpc``: only ``reload_weights`` (from :attr:`model_dir`)."""
+        method = body.get("method") if isinstance(body, dict) else None
+        if method != "reload_weights":
+            raise BadRequest(f"unsupported method {method!r}; this server has reload_weights")
+        self.reload_weights()
+        return {"results": [None]}
+
+    def reload_weights(self) -> None:
+        """Load the weights in :attr:`model_dir` into the served model, between batches."""
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        if self.model_dir is None:
+            raise BadRequest("reload_weights needs the server started on a model directory")
+        model = getattr(self.policy, "model", None)
+        if model is None or not hasattr(model, "load_state_dict"):
+            raise BadRequest("this policy holds no model whose weights can be reloaded")
+        fresh = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=model.dtype)
+        with self._weights_lock, torch.no_grad():
+            model.load_state_dict(fresh.state_dict())
+            self.reloads += 1
 
     # ---------------------------------------------------------------- protocol
     def complete(self, body: Any) -> dict[str, Any]:
@@ -356,7 +394,14 @@ def _handler_for(server: PolicyServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             if not self._authorized():
                 return
-            if self.path.rstrip("/") not in ("/v1/completions", "/completions"):
+            route = self.path.rstrip("/")
+            answer = {
+                "/v1/completions": server.complete,
+                "/completions": server.complete,
+                "/collective_rpc": server.rpc,
+                "/reset_prefix_cache": lambda body: {},
+            }.get(route)
+            if answer is None:
                 self._error(404, f"no route {self.path}; try POST /v1/completions", "NotFound")
                 return
             try:
@@ -366,7 +411,7 @@ def _handler_for(server: PolicyServer) -> type[BaseHTTPRequestHandler]:
                 self._error(400, "the body is not valid JSON", "BadRequestError")
                 return
             try:
-                self._reply(200, server.complete(body))
+                self._reply(200, answer(body))
             except BadRequest as e:
                 self._error(400, str(e), "BadRequestError")
             except Exception as e:  # the policy failed: report it, keep serving

@@ -218,6 +218,15 @@ class TrainConfig:
     collect: CollectConfig = field(default_factory=lambda: CollectConfig(group_size=8))
     """How each step collects: group size (G), turn and token limits, env kwargs, history,
     and the sampling parameters (temperature, top-p, tokens per turn)."""
+    sampler: str = ""
+    """Where rollouts are sampled when not by the trained model in this process: a policy
+    spec, ``openai:URL`` (OpenAI-compatible servers, comma-separated for several: vLLM
+    with ``VLLM_SERVER_DEV_MODE=1``, or ``agentgym serve``) or ``ray:...``. After every
+    update the new weights (merged, with LoRA) go to it: for ``openai:`` servers they are
+    written to ``sync_dir`` and each server reloads them. Empty: the trained model samples."""
+    sync_dir: str = ""
+    """The model directory the ``openai:`` sampler's servers serve, on a filesystem they
+    share with the trainer (start them on a copy of ``model``)."""
     seed: int = 0
     """Seed of task selection, and of the sampler unless ``collect.sampling.seed`` is set."""
     eval_seeds: int = 0
@@ -249,6 +258,11 @@ class TrainConfig:
             raise ConfigError(f"loss_agg_norm must be >= 1 or None, got {self.loss_agg_norm}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.sampler.startswith("openai:") and not self.sync_dir:
+            raise ConfigError(
+                "sampler='openai:...' needs sync_dir: the model directory the servers serve, "
+                "where the trainer writes each update's weights for them to reload"
+            )
         unknown = [name for name in self.loggers if name not in ("tensorboard", "wandb")]
         if unknown:
             raise ConfigError(f"unknown logger(s) {unknown}; valid: tensorboard, wandb")

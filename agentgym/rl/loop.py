@@ -89,10 +89,30 @@ def logprob_space(config: TrainConfig, policy: Any) -> float | None:
     )
 
 
-def sync_weights(policy: Any, trainer: Trainer) -> None:
-    """Hand the new weights to a backend that holds its own copy (vLLM); merged with LoRA."""
+def sync_weights(policy: Any, trainer: Trainer, sync_dir: str = "") -> None:
+    """Hand the new weights (merged, with LoRA) to a sampler that holds its own copy.
+
+    An in-process engine (vLLM) loads them directly; servers (``openai:``, ``ray:``)
+    through their ``sync_weights``: OpenAI-compatible servers reload them from
+    ``sync_dir``, where they are written first. A policy sharing the trained model
+    (HF) needs nothing.
+    """
     if hasattr(policy, "load_weights"):
         policy.load_weights(trainer.serving_model())
+    elif hasattr(policy, "sync_weights"):
+        policy.sync_weights(trainer.serving_model(), path=sync_dir or None)
+
+
+def _sampler(cfg: TrainConfig, policy: Any, device: str | None) -> Any:
+    """The policy that samples rollouts: ``cfg.sampler`` if set, else the trained one."""
+    if not cfg.sampler:
+        return policy
+    from agentgym.policies import make_policy
+
+    spec = cfg.sampler
+    if spec.startswith("openai:") and "@" not in spec:  # the trained model's tokenizer
+        spec += "@" + str(policy.tokenizer.name_or_path)
+    return make_policy(spec, device=device, seed=cfg.seed)
 
 
 def _accelerator() -> Any:
@@ -230,21 +250,30 @@ def _train(
     device = str(acc.device) if acc is not None else cfg.device
     policy = policy or load_policy(cfg.model, device)
     trainer = Trainer(policy.model, cfg, acc)
-    trainer.nucleus_top_p = logprob_space(cfg, policy)
-    collector = _collector(cfg, policy, rank[0])
+    sampler = _sampler(cfg, policy, device)
+    trainer.nucleus_top_p = logprob_space(cfg, sampler)
+
+    def sync() -> None:
+        remote = hasattr(sampler, "sync_weights") and not hasattr(sampler, "load_weights")
+        if main or not remote:  # servers: one process writes and asks for the reload
+            sync_weights(sampler, trainer, cfg.sync_dir)
+        if remote and acc is not None:
+            acc.wait_for_everyone()
+
+    collector = _collector(cfg, sampler, rank[0])
     collect_cfg = collector.config
     eval_seeds = list(range(cfg.eval_seed_offset, cfg.eval_seed_offset + cfg.eval_seeds))
     state: dict[str, Any] = {}
     if ckpt is not None:
         state = load_checkpoint(ckpt, trainer)
-        sync_weights(policy, trainer)
+        sync()
     log = JsonlLogger(out / "metrics.jsonl", state.get("metrics_offset")) if main else None
     extra = [LOGGERS.get(n)(out, asdict(cfg)) for n in cfg.loggers] if main else []
     history: list[dict[str, float]] = []
     before = state.get("success_before")
     after = None
     if eval_seeds and ckpt is None and main:
-        before = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
+        before = evaluate(sampler, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
         log.log({"step": 0, "eval/success_rate": before}, 0)  # type: ignore[union-attr]
     start = int(state.get("step", 0))
     for step in tqdm(range(start, cfg.steps), desc="train", disable=not progress or not main):
@@ -255,7 +284,7 @@ def _train(
         )
         metrics = {"step": float(step + 1)} | _rollout_metrics(cfg, seen, acc) | fmetrics
         metrics |= trainer.update(batch, advs)
-        sync_weights(policy, trainer)
+        sync()
         metrics["perf/step_seconds"] = time.perf_counter() - t0
         history.append(metrics)
         for lg in [log, *extra] if main else []:
@@ -275,7 +304,7 @@ def _train(
         if on_step is not None:
             on_step(step, metrics)
     if eval_seeds and main:
-        after = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
+        after = evaluate(sampler, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
         log.log({"step": cfg.steps, "eval/success_rate": after}, cfg.steps)  # type: ignore[union-attr]
     for lg in [log, *extra] if main else []:
         lg.close()  # type: ignore[union-attr]

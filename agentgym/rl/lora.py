@@ -108,6 +108,10 @@ class MergedWeights:
         """The merged weights under the base model's parameter names."""
         return merged_state_dict(self._model)
 
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write the merged model to ``path`` (what a serving engine loads)."""
+        save_merged(self._model, path)
+
 
 def save_adapter(peft_model: Any, path: str | Path) -> Path:
     """Write the adapter (weights and peft config) to ``path``; returns it."""
