@@ -4,7 +4,8 @@ The recipes live in :mod:`agentgym.recipes.learning` (``agentgym demo`` runs one
 this is their command line. ``--recipe`` picks a preset: ``frozenlake`` (a fixed 3x3
 lake, the default), ``tools`` (agentgym/Lookup-v0: call the lookup tool, answer with
 its result; turn-level credit), ``tools-outcome`` (the same with outcome-only GRPO),
-``random-maps`` (a new random 4x4 FrozenLake map per task). ``--compare`` runs ``tools``
+``tools-gigpo`` (turn-level credit through GiGPO instead), ``random-maps`` (a new random
+4x4 FrozenLake map per task). ``--compare`` runs ``tools``
 then ``tools-outcome`` and prints the steps each took to reach the target.
 
 The last line reads ``success_before=X success_after=Y steps=N seconds=S``. Run:
@@ -23,7 +24,15 @@ from typing import Annotated, Any
 import tyro
 
 from agentgym.config import cli_registry
-from agentgym.recipes.learning import QUICK, RECIPES, TARGET, LearningConfig, preset, run
+from agentgym.recipes.learning import (
+    QUICK,
+    QUICK_RECIPES,
+    RECIPES,
+    TARGET,
+    LearningConfig,
+    preset,
+    run,
+)
 
 
 @dataclass
@@ -35,11 +44,12 @@ class Args:
     )
     """The run: env, tiny model, warm start, GRPO, evaluation (overrides the preset)."""
     recipe: str = "frozenlake"
-    """Preset: frozenlake, tools, tools-outcome or random-maps."""
+    """Preset: frozenlake, tools, tools-outcome, tools-gigpo or random-maps."""
     compare: bool = False
     """Run ``tools`` and ``tools-outcome`` and report the steps each took to the target."""
     quick: bool = False
-    """The smaller version run by the tests (8 evaluation seeds)."""
+    """The smaller version run by the tests (fewer evaluation seeds; tools: 16 seeds, stop
+    at the target)."""
     progress: bool = True
     """Show progress bars."""
     json_out: str = ""
@@ -55,7 +65,7 @@ def _explicit(argv: list[str]) -> set[str]:
 def _config(name: str, args: Args, explicit: set[str]) -> LearningConfig:
     overrides: dict[str, Any] = {k: getattr(args.config, k) for k in explicit}
     if args.quick:
-        overrides = {**QUICK, **overrides}
+        overrides = {**QUICK, **QUICK_RECIPES.get(name, {}), **overrides}
     if args.config.out_dir and args.compare:
         overrides["out_dir"] = f"{args.config.out_dir}/{name}"
     return preset(name, **overrides)

@@ -30,7 +30,8 @@ failure); enable them as turn-level credit, e.g.
 
 :meth:`Lookup.valid_actions` lists every well-formed action (all calls and all
 answers), e.g. for a warm start on random well-formed actions that teaches the
-format and nothing about any task.
+format and nothing about any task; :meth:`Lookup.protocol_actions` narrows them to
+the protocol's shape (calls first, answers after a tool result), still task-blind.
 
 Example:
     >>> import agentgym
@@ -216,6 +217,24 @@ class Lookup(ToolEnv):
         calls = [self.call(k) for k in self.items]
         repeat = max(1, round(len(self.codes) / len(self.items)))
         return calls * repeat + [self.answer(c) for c in self.codes]
+
+    def protocol_actions(self, messages: list[Message]) -> list[str]:
+        """The well-formed actions that fit the protocol's shape after ``messages``.
+
+        Every lookup while no tool result has come back, every answer after one: a
+        uniform pick from these calls once, then answers, and still knows nothing of
+        any task (a random item, then a random code).
+
+        Example:
+            >>> env = Lookup(num_items=2, num_codes=2)
+            >>> env.protocol_actions([{"role": "user", "content": "Code of alpha?"}])[0]
+            '<tool_call>{"name": "lookup", "arguments": {"item": "alpha"}}</tool_call>'
+            >>> env.protocol_actions([{"role": "tool", "content": "bravo: K17"}])
+            ['<answer>K17</answer>', '<answer>K28</answer>']
+        """
+        if any(m.get("role") == "tool" for m in messages):
+            return [self.answer(c) for c in self.codes]
+        return [self.call(k) for k in self.items]
 
     def action_pieces(self) -> list[str]:
         """Strings that make up every well-formed action.

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ from agentgym.trajectory import Trajectory
 __all__ = [
     "LearningConfig",
     "QUICK",
+    "QUICK_RECIPES",
     "RECIPES",
     "TARGET",
     "novel_held_out",
@@ -76,6 +78,11 @@ class LearningConfig:
     """Width of the tiny Llama."""
     num_layers: int = 2
     """Layers of the tiny Llama."""
+    warm_start: Literal["random", "protocol"] = "random"
+    """What the supervised warm start imitates: ``random`` well-formed actions (the format
+    only), or ``protocol``: random actions in the protocol's shape, from the env's
+    ``protocol_actions(messages)`` (Lookup: a random lookup, then a random answer; the
+    shape of a tool episode, no task knowledge)."""
     warm_episodes: int = 64
     """Episodes of random well-formed actions for the supervised warm start (format only)."""
     warm_epochs: int = 30
@@ -100,6 +107,9 @@ class LearningConfig:
     """PPO clip range above 1 (a wider one lets rare successes count for more)."""
     temperature: float = 1.0
     """Sampling temperature during training."""
+    kl_coef: float = 0.0
+    """KL penalty (in the loss) to the warm-started model: it holds the policy near the
+    warm start's spread over actions while the reward pulls it away (0: none)."""
     estimator: str = "grpo"
     """Advantage estimator (``gigpo`` adds step-level credit from the turn rewards)."""
     reward: Literal["total", "outcome"] = "total"
@@ -142,9 +152,20 @@ RECIPES: dict[str, dict[str, Any]] = {
         },
         "max_turns": 2,
         "history": 0,
-        "estimator": "gigpo",
+        # The shape of a tool episode (a random lookup, then a random answer), no task
+        # knowledge: with format-only random actions, guessing at once (p 1/32) paid more
+        # often than look-up-then-answer (p 1/512) and GRPO learnt to guess.
+        "warm_start": "protocol",
+        # Each turn against the same turn of its group, on its own reward: the call on
+        # `found`, the answer on `grounded` + outcome. GiGPO's step groups key on identical
+        # observations; the answer turn's (the tool result) differs with the item looked up.
+        "estimator": "turn_grpo_immediate",
         "reward": "total",
-        "grpo_steps": 40,
+        # Without it the item picked collapsed to one or two items for every question
+        # before the model learnt to read the question (entropy fell, groups went silent).
+        "kl_coef": 0.05,
+        "tasks_per_step": 16,
+        "grpo_steps": 100,
         "eval_every": 5,
         "stop_at": 0.9,
     },
@@ -158,6 +179,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 RECIPES["tools-outcome"] = {**RECIPES["tools"], "estimator": "grpo", "reward": "outcome"}
+RECIPES["tools-gigpo"] = {**RECIPES["tools"], "estimator": "gigpo"}
+
+#: What ``--quick`` (the tests' version) changes, on top of :data:`QUICK`, per recipe.
+QUICK_RECIPES: dict[str, dict[str, Any]] = {
+    "tools": {"eval_seeds": 16, "grpo_steps": 80, "stop_at": TARGET},
+}
 
 
 def preset(name: str, **overrides: Any) -> LearningConfig:
@@ -219,13 +246,40 @@ def _collect_config(cfg: LearningConfig) -> Any:
     )
 
 
+def _protocol_policy(cfg: LearningConfig, tokenizer: Any) -> Any:
+    """Random well-formed actions in the protocol's shape (see ``LearningConfig.warm_start``)."""
+    import agentgym
+    from agentgym.policies.scripted import ScriptedPolicy
+
+    inner: Any = agentgym.make(cfg.env_id, max_turns=cfg.max_turns, **cfg.env_kwargs).unwrapped
+    if not hasattr(inner, "protocol_actions"):
+        raise ConfigError(
+            f"warm_start='protocol' needs an env with protocol_actions(messages) "
+            f"(agentgym/Lookup-v0); {cfg.env_id!r} is {type(inner).__name__}: use 'random'"
+        )
+
+    class Protocol(ScriptedPolicy):
+        """Each episode draws from its own stream, seeded from (seed, episode)."""
+
+        def _text(self, request: Any) -> str:
+            key = f"{cfg.seed}:{request.session_id}"
+            rng = streams.setdefault(key, random.Random(key))
+            return rng.choice(inner.protocol_actions(list(request.messages)))
+
+    streams: dict[str, random.Random] = {}
+    return Protocol(lambda _m: "", tokenizer)
+
+
 def _warm_start(policy: Any, cfg: LearningConfig, actions: list[str]) -> None:
-    """Supervised steps on random well-formed actions (format only)."""
+    """Supervised steps on random well-formed actions (format, or protocol shape, only)."""
     from agentgym.policies.scripted import RandomChoicePolicy
     from agentgym.recipes.sft import sft_update
     from agentgym.rollout import Collector
 
-    demo = RandomChoicePolicy(actions, policy.tokenizer, seed=cfg.seed)
+    if cfg.warm_start == "protocol":
+        demo = _protocol_policy(cfg, policy.tokenizer)
+    else:
+        demo = RandomChoicePolicy(actions, policy.tokenizer, seed=cfg.seed)
     seeds = list(range(10_000, 10_000 + cfg.warm_episodes))
     collect_cfg = replace(_collect_config(cfg), group_size=1)
     trajs = Collector(demo, collect_cfg).collect(cfg.env_id, seeds)
@@ -321,6 +375,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
     from agentgym.policies.hf import HFPolicy
     from agentgym.policies.tinymodels import build_tiny_chat_model
     from agentgym.rl import TrainConfig, train
+    from agentgym.rl.config import KLConfig
     from agentgym.rollout import evaluate
 
     start = time.perf_counter()
@@ -357,6 +412,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
         collect=collect_cfg,
         estimator=cfg.estimator,
         reward=cfg.reward,
+        kl=KLConfig(coef=cfg.kl_coef),
         loss=cfg.loss,
         clip_high=cfg.clip_high,
         lr=cfg.lr,

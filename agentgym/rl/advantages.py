@@ -7,7 +7,8 @@ NaN marks an unscorable one, e.g. an infrastructure failure) and
 G samples of one task). NaN rewards are left out of every baseline and get
 advantage 0. The trainer looks estimators up with :func:`get`; add your own
 with :func:`register`. Turn-level estimators (``level = "turn"``, e.g.
-``gigpo``) also give one advantage per turn from the turn rewards::
+``gigpo``, ``turn_grpo``, ``turn_grpo_immediate``) also give one advantage per
+turn from the turn rewards::
 
     @agentgym.rl.advantages.register("my_est")
     def my_est(rewards, group_ids):
@@ -39,6 +40,7 @@ __all__ = [
     "compute_advantages",
     "turn_returns",
     "GiGPO",
+    "TurnGRPO",
 ]
 
 
@@ -265,6 +267,80 @@ class GiGPO:
 
 
 register("gigpo")(GiGPO())
+
+
+class TurnGRPO:
+    """Per-turn GRPO: each turn's return-to-go, normalised among the group's turns at its index.
+
+    For trajectory ``i`` of a group and turn index ``k``, with ``R[i, k]`` the discounted
+    return-to-go of that turn (:func:`turn_returns`), the advantage is
+    ``(R[i, k] - mean_j R[j, k]) / (std_j R[j, k] + eps)`` over the group's scorable
+    trajectories that reached turn ``k`` (sample std, ``ddof=1``). Turn 0 is plain GRPO
+    on the (discounted) total reward; a later turn is judged only by what came from it
+    on, against the other samples' same turn, so a good call followed by a bad answer
+    still credits the call. Unlike :class:`GiGPO` it needs no identical observations:
+    when each turn's observation differs per sample (a tool result that depends on the
+    call), GiGPO's step groups are singletons, while turn indices always line up.
+    Turn indices reached by one scorable member, or with equal returns, get 0.
+
+    Args:
+        gamma: discount of the returns-to-go.
+        eps: added to the std.
+
+    Example:
+        Two samples of one task. Both call a tool (rewards 1 and 0: only the first called
+        the right one), then both answer (reward 1 each): turn 0 returns 2 and 1, turn 1
+        returns 1 and 1. The calls are told apart; the equal answers get 0.
+
+        >>> from agentgym.trajectory import Trajectory, Turn
+        >>> def episode(rewards):
+        ...     t = Trajectory(env_id="x/Y-v0", group_id="g", status="done")
+        ...     t.turns = [Turn(action="a", observation=[], reward=r) for r in rewards]
+        ...     return t
+        >>> pair = [episode([1.0, 1.0]), episode([0.0, 1.0])]
+        >>> adv = TurnGRPO().turn_advantages(pair, np.array([2.0, 1.0]), np.array(["g", "g"]))
+        >>> [a.round(3).tolist() for a in adv]
+        [[0.707, 0.0], [-0.707, 0.0]]
+    """
+
+    level = "turn"
+
+    def __init__(self, gamma: float = 1.0, eps: float = 1e-6):
+        self.gamma, self.eps = gamma, eps
+
+    def __call__(self, rewards: np.ndarray, group_ids: np.ndarray) -> np.ndarray:
+        """Trajectory-level part only (GRPO, for plain reward arrays)."""
+        return get("grpo")(rewards, group_ids)
+
+    def turn_advantages(
+        self, trajs: Sequence[Trajectory], rewards: np.ndarray, group_ids: np.ndarray
+    ) -> list[np.ndarray]:
+        """One array of per-turn advantages per trajectory (shape ``[turns]`` each).
+
+        The returns come from the turn rewards; ``rewards`` (shape ``[N]``) only marks
+        the unscorable trajectories (NaN: advantage 0, left out of every baseline).
+        """
+        out = [np.zeros(len(t.turns)) for t in trajs]
+        returns = [turn_returns(t, self.gamma) for t in trajs]
+        for _, idx in _groups(rewards, group_ids):
+            depth = max((len(trajs[i].turns) for i in idx), default=0)
+            for k in range(depth):
+                members = [i for i in idx if len(trajs[i].turns) > k]
+                if len(members) < 2:
+                    continue
+                r = np.array([returns[i][k] for i in members])
+                std = r.std(ddof=1)
+                if std == 0:
+                    continue
+                for i, a in zip(members, (r - r.mean()) / (std + self.eps), strict=True):
+                    out[i][k] = a
+        return out
+
+
+register("turn_grpo")(TurnGRPO())
+# Each turn judged by its own reward: for envs whose turn rewards already carry the credit
+# (Lookup's found on the call, grounded and outcome on the answer).
+register("turn_grpo_immediate")(TurnGRPO(gamma=0.0))
 
 
 def compute_advantages(

@@ -94,3 +94,21 @@ def test_tool_use_stats_counts_calls_invalid_turns_and_tool_errors():
 def test_env_without_action_words_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="toy-text env"):
         run(LearningConfig(env_id="agentgym/Wordle-v0", env_kwargs={}, out_dir=str(tmp_path)))
+
+
+def test_protocol_warm_start_imitates_call_then_answer_and_needs_an_env_that_has_one(tmp_path):
+    import agentgym
+    from agentgym.policies.tinymodels import build_tiny_tokenizer
+    from agentgym.recipes.learning import _protocol_policy
+    from agentgym.rollout import collect
+
+    cfg = preset("tools", **SMALL, out_dir=str(tmp_path))
+    tokenizer = build_tiny_tokenizer()
+    trajs = collect(_protocol_policy(cfg, tokenizer), cfg.env_id, list(range(8)), progress=False)
+    env = agentgym.make(cfg.env_id).unwrapped
+    calls = {env.call(k) for k in env.items}
+    answers = {env.answer(c) for c in env.codes}
+    assert all(t.turns[0].action in calls and t.turns[1].action in answers for t in trajs)
+    assert len({t.turns[0].action for t in trajs}) > 1  # random items, not the asked one
+    with pytest.raises(ConfigError, match="protocol_actions"):
+        _protocol_policy(LearningConfig(warm_start="protocol"), tokenizer)
