@@ -35,6 +35,7 @@ import numpy as np
 from agentgym.errors import require
 from agentgym.rl.config import TrainConfig
 from agentgym.rl.kl import Reference, kl_estimate
+from agentgym.rl.logprobs import entropy, token_logprobs
 from agentgym.rl.losses import LOSSES, aggregate
 from agentgym.trajectory import TokenLedger, Trajectory
 
@@ -193,7 +194,7 @@ class Trainer:
         target = input_ids[:, 1 + start :, None]
         if self.nucleus_top_p is not None and self.nucleus_top_p < 1.0:
             logits = _nucleus_logits(torch, logits, target, self.nucleus_top_p)
-        logp = logits.gather(-1, target).squeeze(-1) - logits.logsumexp(-1)
+        logp = token_logprobs(logits, target.squeeze(-1))
         if start > 0:
             logp = torch.nn.functional.pad(logp, (start, 0))
         return logits, logp
@@ -331,8 +332,8 @@ class Trainer:
             with torch.no_grad():
                 cache["trainer_old"] = logp.detach()
                 cache["stats"] = _logprob_stats(torch, logp, sampler, mask, cfg.logprob.bound)
-                entropy = torch.special.entr(torch.softmax(logits, dim=-1)).sum(-1)
-                cache["entropy"] = float((entropy * mask[:, start:]).sum())
+                ent = entropy(logits, masked=self.nucleus_top_p is not None)
+                cache["entropy"] = float((ent * mask[:, start:]).sum())
                 if self.reference is not None and cfg.kl.where == "loss":
                     with self.reference.model(self.model) as ref:
                         cache["ref"] = self._logits_logprobs(ref, ids, attn, start)[1].detach()
