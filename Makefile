@@ -1,6 +1,6 @@
 # agentgym: the two commands of the README.
-#   make demo   build .venv, install, run the embedded default model through a rollout
-#               and a short GRPO run
+#   make demo   build .venv, install, warm-start the embedded default model on a tool
+#               env, train it with GRPO + LoRA, print held-out success before and after
 #   make test   build .venv, install, set up the sandbox backends (bubblewrap, Docker),
 #               lint and type-check, run the test suite
 SHELL := /bin/bash

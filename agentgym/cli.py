@@ -381,29 +381,36 @@ class ServeEnv:
 # ----------------------------------------------------------------------------- demo
 @dataclass
 class Demo:
-    """The embedded default model through a rollout and a short GRPO run, then a check.
+    """The embedded default model learns a tool env: base, warm start, then GRPO + LoRA.
 
-    The learning check: a tiny model built locally learns a 3x3 FrozenLake with GRPO.
+    SmolLM2-135M-Instruct on agentgym/Lookup-v0: held-out greedy success of the base
+    model, after a short SFT warm start on expert demonstrations, and after GRPO with
+    LoRA; the last line sums it up.
     """
 
-    env: str = "agentgym/FrozenLake-v0"
-    """Environment id."""
-    steps: int = 3
-    """GRPO steps of the default model."""
+    grpo_steps: int = 8
+    """GRPO steps."""
+    sft_epochs: int = 3
+    """Optimizer steps of the SFT warm start."""
+    sft_demos: int = 8
+    """Expert demonstrations of the warm start."""
+    eval_tasks: int = 16
+    """Held-out tasks of each evaluation."""
     out_dir: str = "runs/demo"
-    """Where trajectories and metrics go."""
-    learning_check: bool = True
-    """Run the tiny-model learning check at the end."""
+    """Where demonstrations, rollouts, metrics and summary.json go."""
 
     def run(self) -> int:
         """Run :func:`agentgym.recipes.demo.run_demo`."""
-        from agentgym.recipes.demo import run_demo
+        from agentgym.recipes.demo import DemoConfig, run_demo
 
         run_demo(
-            out_dir=Path(self.out_dir),
-            env_id=self.env,
-            steps=self.steps,
-            learning_check=self.learning_check,
+            DemoConfig(
+                grpo_steps=self.grpo_steps,
+                sft_epochs=self.sft_epochs,
+                sft_demos=self.sft_demos,
+                eval_tasks=self.eval_tasks,
+                out_dir=self.out_dir,
+            )
         )
         return 0
 

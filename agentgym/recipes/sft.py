@@ -103,15 +103,20 @@ def sft_update(
     lr: float = 1e-5,
     micro_batch_size: int = 16,
     max_grad_norm: float = 1.0,
+    progress: bool = False,
 ) -> list[float]:
     """Fine-tune ``model`` in place on the assistant tokens of ``trajs``.
 
     One optimizer step per epoch over the whole set (token-mean negative
     log-likelihood, gradient accumulated over micro-batches).
 
+    ``progress`` shows a progress bar over the epochs.
+
     Returns:
         The loss of each epoch (before its update).
     """
+    from tqdm.auto import tqdm
+
     from agentgym.rl import TrainConfig, Trainer
 
     if epochs < 1:
@@ -129,7 +134,8 @@ def sft_update(
     )
     trainer = Trainer(model, config)
     ones = np.ones(len(trajs))  # advantage 1 everywhere: plain negative log-likelihood
-    return [trainer.update(trajs, ones)["loss/policy"] for _ in range(epochs)]
+    steps = tqdm(range(epochs), desc="sft", disable=not progress)
+    return [trainer.update(trajs, ones)["loss/policy"] for _ in steps]
 
 
 @dataclass
