@@ -5,7 +5,8 @@ A checkpoint is a directory ``RUN/checkpoints/step-NNNNNN`` holding:
 - ``trainer.pt``: the trainable weights (the whole model, or the LoRA adapter),
   the optimizer and the scheduler states;
 - ``adapter/``: with LoRA, the adapter in peft's format (loadable on its own);
-- ``rng.pt``: the Python, NumPy and torch (CPU and CUDA) RNG states;
+- ``rng.pt``: the Python, NumPy and torch (CPU and CUDA) RNG states (of rank 0 when
+  several processes train; ``rng-rank{N}.pt`` holds rank N's, so each resumes its own);
 - ``state.json``: the step, the byte offset of ``metrics.jsonl`` after that step's
   line, and the loop's counters (e.g. how many sampling calls the collector made).
 
@@ -57,7 +58,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(
-    run_dir: str | Path, step: int, trainer: Any, state: dict[str, Any], keep: int = 2
+    run_dir: str | Path,
+    step: int,
+    trainer: Any,
+    state: dict[str, Any],
+    keep: int = 2,
+    rng_states: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write checkpoint ``step`` of ``trainer`` atomically; keep the ``keep`` newest.
 
@@ -67,6 +73,7 @@ def save_checkpoint(
         trainer: a :class:`~agentgym.rl.trainer.Trainer`.
         state: JSON-able loop state (metrics offset, counters), stored in state.json.
         keep: how many checkpoints to keep.
+        rng_states: every process's :func:`rng_state`, by rank (default: this process's).
 
     Returns:
         The checkpoint's directory.
@@ -76,10 +83,12 @@ def save_checkpoint(
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:06d}"
     tmp = root / f".tmp-step-{step:06d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in root.glob(".tmp-step-*"):  # left by a run killed mid-write (one writer)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     torch.save(trainer.state_dict(), tmp / "trainer.pt")
-    torch.save(rng_state(), tmp / "rng.pt")
+    for rank, rng in enumerate(rng_states or [rng_state()]):
+        torch.save(rng, tmp / ("rng.pt" if rank == 0 else f"rng-rank{rank}.pt"))
     if getattr(trainer, "peft_model", None) is not None:
         trainer.peft_model.save_pretrained(tmp / "adapter")
     (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2))
@@ -109,12 +118,18 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: str | Path, trainer: Any) -> dict[str, Any]:
-    """Restore ``trainer`` and the RNG states from a checkpoint; return its state.json."""
+def load_checkpoint(path: str | Path, trainer: Any, rank: int = 0) -> dict[str, Any]:
+    """Restore ``trainer`` and process ``rank``'s RNG states; return the state.json.
+
+    A rank the checkpoint has no RNG file for (the run had fewer processes) takes rank
+    0's: the run goes on, but not the same streams as an uninterrupted one.
+    """
     torch = require("torch", "hf", "checkpoints")
     path = Path(path)
     if not (path / "state.json").exists():
         raise ConfigError(f"{path} is not a checkpoint (no state.json); pass a run directory")
     trainer.load_state_dict(torch.load(path / "trainer.pt", map_location="cpu", weights_only=False))
-    set_rng_state(torch.load(path / "rng.pt", weights_only=False))
+    own = path / f"rng-rank{rank}.pt"
+    rng_file = own if rank > 0 and own.exists() else path / "rng.pt"
+    set_rng_state(torch.load(rng_file, weights_only=False))
     return json.loads((path / "state.json").read_text())

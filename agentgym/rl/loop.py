@@ -30,7 +30,7 @@ import numpy as np
 
 from agentgym.errors import ConfigError
 from agentgym.rl.advantages import compute_advantages, group_stats, trajectory_rewards
-from agentgym.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from agentgym.rl.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint
 from agentgym.rl.config import TrainConfig
 from agentgym.rl.filters import informative_groups, select
 from agentgym.rl.loggers import LOGGERS, JsonlLogger
@@ -265,7 +265,7 @@ def _train(
     eval_seeds = list(range(cfg.eval_seed_offset, cfg.eval_seed_offset + cfg.eval_seeds))
     state: dict[str, Any] = {}
     if ckpt is not None:
-        state = load_checkpoint(ckpt, trainer)
+        state = load_checkpoint(ckpt, trainer, rank=rank[0])
         sync()
     log = JsonlLogger(out / "metrics.jsonl", state.get("metrics_offset")) if main else None
     extra = [LOGGERS.get(n)(out, asdict(cfg)) for n in cfg.loggers] if main else []
@@ -290,17 +290,24 @@ def _train(
         for lg in [log, *extra] if main else []:
             lg.log(metrics, step + 1)  # type: ignore[union-attr]
         every = cfg.checkpoint.every
-        if every and main and ((step + 1) % every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(
-                out,
-                step + 1,
-                trainer,
-                {
-                    "metrics_offset": log.tell(),  # type: ignore[union-attr]
-                    "success_before": before,
-                },
-                keep=cfg.checkpoint.keep,
-            )
+        if every and ((step + 1) % every == 0 or step + 1 == cfg.steps):
+            rngs = [rng_state()]
+            if acc is not None:  # every rank's streams, so that each resumes its own
+                from accelerate.utils import gather_object
+
+                rngs = gather_object(rngs)
+            if main:
+                save_checkpoint(
+                    out,
+                    step + 1,
+                    trainer,
+                    {
+                        "metrics_offset": log.tell(),  # type: ignore[union-attr]
+                        "success_before": before,
+                    },
+                    keep=cfg.checkpoint.keep,
+                    rng_states=rngs,
+                )
         if on_step is not None:
             on_step(step, metrics)
     if eval_seeds and main:

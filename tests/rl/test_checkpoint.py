@@ -119,3 +119,36 @@ def test_half_written_checkpoint_is_never_the_latest(tmp_path):
         "step-000003",
     ]
     assert json.loads((latest / "state.json").read_text())["metrics_offset"] == 20
+
+
+def test_each_rank_resumes_its_own_rng_streams(tmp_path):
+    import torch
+
+    from agentgym.rl.checkpoint import load_checkpoint, rng_state
+
+    class _Loads(_Tiny):
+        def load_state_dict(self, state):
+            self.loaded = state
+
+    states = []
+    for seed in (11, 22):  # what rank 0 and rank 1 hold at the checkpoint
+        torch.manual_seed(seed)
+        states.append(rng_state())
+    path = save_checkpoint(tmp_path, 1, _Tiny(), {"metrics_offset": 0}, rng_states=states)
+    draws = {}
+    for rank in (0, 1, 2):  # rank 2: a run resumed with more processes than it had
+        torch.manual_seed(999)
+        load_checkpoint(path, _Loads(), rank=rank)
+        draws[rank] = torch.rand(3)
+    for rank, seed in ((0, 11), (1, 22)):
+        torch.manual_seed(seed)
+        assert torch.equal(draws[rank], torch.rand(3)), rank
+    assert torch.equal(draws[2], draws[0])  # falls back to rank 0's streams
+
+
+def test_a_killed_writers_temporary_directory_is_cleared_by_the_next_save(tmp_path):
+    torn = tmp_path / "checkpoints" / ".tmp-step-000001-4242"
+    torn.mkdir(parents=True)
+    (torn / "trainer.pt").write_bytes(b"torn")
+    save_checkpoint(tmp_path, 1, _Tiny(), {"metrics_offset": 0})
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step-000001"]
