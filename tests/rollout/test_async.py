@@ -12,10 +12,9 @@ from agentgym.policies.base import Generation
 from agentgym.rollout.collector import CollectConfig, Collector
 from agentgym.trajectory import read_jsonl
 from tests.core.fixture_envs import Echo
+from tests.rollout.hang_envs import RELEASE, HangsOnSeed2, echo_answer
 
 agentgym.register("test/AsyncEcho-v0", entry_point="tests.core.fixture_envs:Echo", max_turns=3)
-
-RELEASE = threading.Event()  # set at the end of a test: lets abandoned threads exit
 
 
 @pytest.fixture(autouse=True)
@@ -25,28 +24,11 @@ def _release_hung_threads():
     RELEASE.set()
 
 
-def _echo_answer(messages):
-    return messages[-1]["content"].rstrip(".").split()[-1]
-
-
 @pytest.fixture()
 def scripted(tiny_tokenizer):
     from agentgym.policies.scripted import ScriptedPolicy
 
-    return ScriptedPolicy(_echo_answer, tiny_tokenizer)
-
-
-class HangsOnSeed2(Echo):
-    """``step`` never returns on seed 2 (a tool call that hangs)."""
-
-    def reset(self, *, seed=None, options=None):
-        self.hang = seed == 2
-        return super().reset(seed=seed, options=options)
-
-    def step(self, action):
-        if self.hang:
-            RELEASE.wait()  # forever, as far as the collector can tell
-        return super().step(action)
+    return ScriptedPolicy(echo_answer, tiny_tokenizer)
 
 
 @pytest.mark.parametrize("backend", ["thread", "process"])

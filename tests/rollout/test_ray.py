@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from agentgym.errors import InfraError
 from agentgym.policies.base import Request, SamplingParams
 from agentgym.rollout.collector import CollectConfig, Collector
 from agentgym.trajectory import read_jsonl
-from tests.core.fixture_envs import Echo
+from tests.rollout.hang_envs import HangsOnSeed2, echo_answer
 
 try:
     import ray
@@ -38,23 +37,6 @@ def cluster():
     ray.shutdown()
 
 
-def _answer(messages):
-    return messages[-1]["content"].rstrip(".").split()[-1]
-
-
-class HangsOnSeed2(Echo):
-    """``step`` never returns on seed 2 (in its actor)."""
-
-    def reset(self, *, seed=None, options=None):
-        self.hang = seed == 2
-        return super().reset(seed=seed, options=options)
-
-    def step(self, action):
-        if self.hang:
-            time.sleep(3600)
-        return super().step(action)
-
-
 def test_env_workers_as_actors_survive_a_hung_env(tiny_tokenizer, tmp_path):
     from agentgym.policies.scripted import ScriptedPolicy
 
@@ -66,7 +48,7 @@ def test_env_workers_as_actors_survive_a_hung_env(tiny_tokenizer, tmp_path):
         env_step_timeout_s=4.0,
         progress=False,
     )
-    policy = ScriptedPolicy(_answer, tiny_tokenizer)
+    policy = ScriptedPolicy(echo_answer, tiny_tokenizer)
     trajs = Collector(policy, cfg).collect(
         "test/RayHang-v0", [0, 1, 2, 3], out=out, env_factory=HangsOnSeed2
     )
