@@ -3,19 +3,23 @@
 1. Build a tiny Llama and a tokenizer (trained on the env's own text, the pieces of
    every action as single tokens): no download.
 2. Warm start (supervised) on *random well-formed actions*: this teaches only the
-   action format, no task knowledge.
+   action format, no task knowledge (``warm_start="protocol"``: random actions in the
+   protocol's shape, e.g. a random lookup, then a random answer).
 3. Evaluate greedily on held-out seeds ("before").
 4. GRPO with the shipped collector, estimator and trainer; optionally a greedy
    held-out evaluation every ``eval_every`` steps (the learning curve).
 5. Evaluate again ("after").
 
-Three recipes ship as presets (:data:`RECIPES`):
+The presets (:data:`RECIPES`):
 
 - ``frozenlake``: a fixed 3x3 lake with a hole in the middle (the default config).
 - ``tools``: :class:`~agentgym.envs.lookup.Lookup`, where the answer is a code drawn
   at random per task that only the ``lookup`` tool reveals: the agent must call it with
-  the asked item, then answer with what it returned. Turn-level credit (GiGPO with the
-  env's ``found`` component) against outcome-only GRPO is ``tools-outcome``.
+  the asked item, then answer with what it returned. Turn-level credit: the env's
+  ``found`` (call turn) and ``grounded`` (answer turn) components, each turn's reward
+  normalised against the same turn of its group (``turn_grpo_immediate``), a KL to
+  the warm start against early collapse. ``tools-outcome`` is outcome-only GRPO and
+  ``tools-gigpo`` GiGPO, all else equal.
 - ``random-maps``: a new random 4x4 FrozenLake map per seed; held-out seeds give
   maps never trained on, so the policy has to read the map.
 
@@ -25,8 +29,8 @@ version the tests run).
 
 Example:
     >>> from agentgym.recipes.learning import preset, run
-    >>> run(preset("tools"))["success_after"]  # doctest: +SKIP
-    1.0
+    >>> run(preset("tools"))["success_after"] >= 0.8  # doctest: +SKIP
+    True
 """
 
 from __future__ import annotations
