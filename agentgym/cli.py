@@ -388,11 +388,11 @@ class Demo:
     LoRA; the last line sums it up.
     """
 
-    grpo_steps: int = 8
+    grpo_steps: int = 6
     """GRPO steps."""
     sft_epochs: int = 3
     """Optimizer steps of the SFT warm start."""
-    sft_demos: int = 8
+    sft_demos: int = 4
     """Expert demonstrations of the warm start."""
     eval_tasks: int = 16
     """Held-out tasks of each evaluation."""

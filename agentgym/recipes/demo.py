@@ -48,13 +48,13 @@ class DemoConfig:
     """Model path; ``default`` is the embedded SmolLM2-135M-Instruct."""
     eval_tasks: int = 16
     """Held-out tasks of each greedy evaluation."""
-    sft_demos: int = 8
-    """Expert demonstrations of the warm start (one per task)."""
+    sft_demos: int = 4
+    """Expert demonstrations of the warm start (one per task; few on purpose)."""
     sft_epochs: int = 3
     """Optimizer steps of the warm start (one per pass over the demonstrations)."""
     sft_lr: float = 1e-4
     """Warm-start learning rate (full fine-tuning)."""
-    grpo_steps: int = 8
+    grpo_steps: int = 6
     """GRPO steps."""
     tasks_per_step: int = 4
     """Distinct tasks per GRPO step."""

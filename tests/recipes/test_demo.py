@@ -40,13 +40,13 @@ def test_demo_recipe_on_a_tiny_model_reports_consistent_figures(tmp_path, capsys
     policy = HFPolicy.from_pretrained(str(path), device="cpu")
     cfg = DemoConfig(
         model=str(path),
-        eval_tasks=8,
-        sft_demos=16,
-        sft_epochs=20,
+        eval_tasks=4,
+        sft_demos=8,
+        sft_epochs=10,
         sft_lr=3e-3,
         grpo_steps=2,
         tasks_per_step=2,
-        group_size=4,
+        group_size=2,
         grpo_lr=1e-3,
         lora_rank=4,
         max_new_tokens=24,
