@@ -169,7 +169,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         # before the model learnt to read the question (entropy fell, groups went silent).
         "kl_coef": 0.05,
         "tasks_per_step": 16,
-        "grpo_steps": 100,
+        # seed 0 reaches 0.8 held-out at step 55, seed 2 at 95, seed 1 at 125
+        "grpo_steps": 160,
         "eval_every": 5,
         "stop_at": 0.9,
     },
@@ -182,7 +183,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "eval_every": 10,
     },
 }
-RECIPES["tools-outcome"] = {**RECIPES["tools"], "estimator": "grpo", "reward": "outcome"}
+# 100 steps: it stays at guessing level (0.03 held-out at step 100, seed 0)
+RECIPES["tools-outcome"] = {
+    **RECIPES["tools"],
+    "estimator": "grpo",
+    "reward": "outcome",
+    "grpo_steps": 100,
+}
 RECIPES["tools-gigpo"] = {**RECIPES["tools"], "estimator": "gigpo"}
 
 #: What ``--quick`` (the tests' version) changes, on top of :data:`QUICK`, per recipe.
