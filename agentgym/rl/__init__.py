@@ -1,6 +1,7 @@
 """RL: advantage estimators, policy losses, the trainer and the training loop.
 
-- :mod:`agentgym.rl.advantages`: estimators by name (``grpo``, ``dr_grpo``, ``rloo``, ``gigpo``).
+- :mod:`agentgym.rl.advantages`: estimators by name (``grpo``, ``dr_grpo``, ``rloo``, ``gigpo``,
+  ``turn_grpo``, ``turn_grpo_immediate``).
 - :mod:`agentgym.rl.losses`: policy losses by name (``ppo_clip``, ``reinforce``).
 - :mod:`agentgym.rl.config`: :class:`TrainConfig` (holds the collection config).
 - :mod:`agentgym.rl.trainer`: :class:`Trainer`, one policy-gradient update.
