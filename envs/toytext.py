@@ -44,6 +44,9 @@ turn limit) earns at most 0, what a prompt failure earns (falling into the
 nearest hole; sticking at once and drawing).
 
 ``info["success"]``: goal reached / passenger delivered / hand won.
+``info["state"]``: the inner game's state after the step (an int, a tuple for
+Blackjack); with the seed it identifies where the agent is, so GiGPO groups
+turns taken from the same state by it (see :class:`agentgym.rl.advantages.GiGPO`).
 Episodes end by termination only (goal, hole, delivery, hand over); turn
 limits come from the registration (``truncated``). The inner game is reseeded
 from the env's own RNG on every reset, so a seed fixes the whole episode.
@@ -239,7 +242,12 @@ class ToyText(ShapedEnv):
         try:
             index = self.parse_action(text)
         except ActionParseError as e:
-            return self.turn([user(str(e))], {"format": -self.format_penalty}, action=text)
+            return self.turn(
+                [user(str(e))],
+                {"format": -self.format_penalty},
+                action=text,
+                info={"state": self._state},
+            )
         before = self._state
         state, reward, terminated, _, _ = self.game.step(index)
         self._state = _plain(state)
@@ -254,7 +262,13 @@ class ToyText(ShapedEnv):
         line = self.event(index, before, self._state, reward, terminated)
         feedback = user(f"{self.describe(self._state)}\n{line}")
         return self.turn(
-            [feedback], parts, terminated=terminated, outcome=outcome, success=success, action=text
+            [feedback],
+            parts,
+            terminated=terminated,
+            outcome=outcome,
+            success=success,
+            action=text,
+            info={"state": self._state},
         )
 
     def close(self) -> None:

@@ -20,8 +20,9 @@ The presets (:data:`RECIPES`):
   normalised against the same turn of its group (``turn_grpo_immediate``), a KL to
   the warm start against early collapse. ``tools-outcome`` is outcome-only GRPO and
   ``tools-gigpo`` GiGPO, all else equal.
-- ``random-maps``: a new random 4x4 FrozenLake map per seed; held-out seeds give
-  maps never trained on, so the policy has to read the map.
+- ``random-maps``: a new random 4x4 FrozenLake map per seed, evaluated on maps no
+  training task shows (``held_out="novel"``), so the policy has to read the map.
+  Step-level credit through GiGPO, its step groups keyed on the env's state.
 
 Run it as ``python bench/learning.py --recipe tools`` (its last line reads
 ``success_before=X success_after=Y steps=N seconds=S``; ``--quick`` is the smaller
@@ -54,6 +55,7 @@ __all__ = [
     "QUICK_RECIPES",
     "RECIPES",
     "TARGET",
+    "held_out_seeds",
     "novel_held_out",
     "preset",
     "run",
@@ -120,6 +122,11 @@ class LearningConfig:
     """What the estimator sees: summed turn rewards, or the episode's outcome only."""
     eval_seeds: int = 32
     """Held-out seeds evaluated greedily before and after."""
+    held_out: Literal["seeds", "novel"] = "seeds"
+    """Which held-out tasks: ``seeds`` (seeds 1,000,000 on, never drawn for training;
+    the task they give may still equal a trained one, e.g. a common small map), or
+    ``novel`` (toy-text envs: the first seeds from 1,000,000 whose first observation,
+    the whole task, no training task of the run shows: maps never trained on)."""
     eval_every: int = 0
     """Greedy held-out evaluation every this many GRPO steps (0: only before and after)."""
     stop_at: float = 0.0
@@ -179,8 +186,20 @@ RECIPES: dict[str, dict[str, Any]] = {
         # easily than the drawn board (board only: 0.59 after 60 steps, still rising).
         "env_kwargs": {"random_map_size": 4, "frozen_prob": 0.8, "coordinates": True},
         "max_turns": 12,
-        "grpo_steps": 120,
+        # Evaluated on maps no training task shows: common maps (one hole or none) repeat
+        # across seeds, and a fixed "right x3, down x3" already solves half of the plain
+        # held-out seeds.
+        "held_out": "novel",
+        # Step-level credit: turns taken from the same cell of the same map (the env's
+        # info["state"]) are compared by their discounted returns. Keyed on the message
+        # text instead ("You moved right." differs from "You moved down." on one cell),
+        # the step groups split and it stalled at 0.6 on the plain held-out seeds (seed 0,
+        # steps 50 to 90).
+        "estimator": "gigpo",
+        "kl_coef": 0.05,
+        "grpo_steps": 160,
         "eval_every": 10,
+        "stop_at": 0.9,
     },
 }
 # 100 steps: it stays at guessing level (0.03 held-out at step 100, seed 0)
@@ -195,6 +214,7 @@ RECIPES["tools-gigpo"] = {**RECIPES["tools"], "estimator": "gigpo"}
 #: What ``--quick`` (the tests' version) changes, on top of :data:`QUICK`, per recipe.
 QUICK_RECIPES: dict[str, dict[str, Any]] = {
     "tools": {"eval_seeds": 16, "grpo_steps": 80, "stop_at": TARGET},
+    "random-maps": {"eval_seeds": 16, "grpo_steps": 40, "eval_every": 0, "stop_at": 0.0},
 }
 
 
@@ -317,31 +337,74 @@ def tool_use_stats(trajs: Sequence[Trajectory]) -> dict[str, float]:
     }
 
 
-def novel_held_out(cfg: LearningConfig, steps: int) -> list[bool] | None:
-    """For each held-out seed: whether no training task showed its first observation.
+def _first_observation(env: Any, seed: int) -> str:
+    obs, _ = env.reset(seed=seed)
+    return "\n".join(str(m.get("content")) for m in obs)
 
-    For toy-text games the first observation is the whole state (for random FrozenLake
-    maps: the map), so this marks the held-out maps never trained on (training seeds as
-    :func:`agentgym.rl.train` draws them). None for other envs, whose first observation
-    need not identify the task (Lookup's table is hidden).
+
+def _trained_tasks(cfg: LearningConfig, env: Any, steps: int) -> set[str]:
+    """First observations of the training tasks of ``steps`` GRPO steps.
+
+    Training seeds as :func:`agentgym.rl.train` draws them.
     """
+    return {
+        _first_observation(env, cfg.seed * 1_000_003 + step * cfg.tasks_per_step + i)
+        for step in range(steps)
+        for i in range(cfg.tasks_per_step)
+    }
+
+
+def _toytext_env(cfg: LearningConfig) -> Any:
+    """The run's env when it is toy-text (its first observation is the task), else None."""
     import agentgym
     from agentgym.envs.toytext import ToyText
 
     env = agentgym.make(cfg.env_id, max_turns=cfg.max_turns, **cfg.env_kwargs)
-    if not isinstance(env.unwrapped, ToyText):
+    return env if isinstance(env.unwrapped, ToyText) else None
+
+
+def held_out_seeds(cfg: LearningConfig) -> list[int]:
+    """The ``cfg.eval_seeds`` seeds evaluated before, during and after training.
+
+    ``held_out="seeds"``: 1,000,000 on. ``held_out="novel"``: the first seeds from
+    1,000,000 whose task (first observation) is none of the training tasks of all
+    ``cfg.grpo_steps`` steps, so every evaluated map is one the run never trains on.
+    """
+    start = 1_000_000
+    if cfg.held_out == "seeds":
+        return list(range(start, start + cfg.eval_seeds))
+    env = _toytext_env(cfg)
+    if env is None:
+        raise ConfigError(
+            f"held_out='novel' needs a toy-text env, whose first observation is the whole "
+            f"task; {cfg.env_id!r} is not one: use held_out='seeds'"
+        )
+    trained = _trained_tasks(cfg, env, cfg.grpo_steps)
+    seeds: list[int] = []
+    for seed in range(start, start + 1000 * cfg.eval_seeds):
+        if _first_observation(env, seed) not in trained:
+            seeds.append(seed)
+            if len(seeds) == cfg.eval_seeds:
+                return seeds
+    raise ConfigError(
+        f"found only {len(seeds)} tasks of {cfg.env_id!r} that training never shows in "
+        f"{1000 * cfg.eval_seeds} seeds; the task space is too small for held_out='novel'"
+    )
+
+
+def novel_held_out(cfg: LearningConfig, steps: int, seeds: Sequence[int]) -> list[bool] | None:
+    """For each held-out seed: whether no training task showed its first observation.
+
+    For toy-text games the first observation is the whole state (for random FrozenLake
+    maps: the map), so this marks the held-out maps never trained on in ``steps`` GRPO
+    steps. None for other envs, whose first observation need not identify the task
+    (Lookup's table is hidden).
+    """
+    env = _toytext_env(cfg)
+    if env is None:
         return None
-
-    def first(seed: int) -> str:
-        obs, _ = env.reset(seed=seed)
-        return "\n".join(str(m.get("content")) for m in obs)
-
-    seen = {
-        first(cfg.seed * 1_000_003 + step * cfg.tasks_per_step + i)
-        for step in range(steps)
-        for i in range(cfg.tasks_per_step)
-    }
-    return [first(s) not in seen for s in range(1_000_000, 1_000_000 + cfg.eval_seeds)]
+    seen = _trained_tasks(cfg, env, steps)
+    return [_first_observation(env, s) not in seen for s in seeds]
 
 
 def run(cfg: LearningConfig, progress: bool = True) -> dict[str, Any]:
@@ -355,7 +418,8 @@ def run(cfg: LearningConfig, progress: bool = True) -> dict[str, Any]:
     ``success_after_novel`` (greedy success on those), ``curve`` (``[(step, greedy
     held-out success), ...]``) and the :func:`tool_use_stats` of the final evaluation
     (``before_``-prefixed for the first). The model, metrics and rollouts go to
-    ``cfg.out_dir`` (a new temporary directory when empty). Torch's global RNG is
+    ``cfg.out_dir`` (a new temporary directory when empty), each held-out evaluation
+    to ``curve.jsonl`` there as it is made. Torch's global RNG is
     seeded from ``cfg.seed`` for the run and restored afterwards.
     """
     import torch
@@ -367,8 +431,10 @@ def run(cfg: LearningConfig, progress: bool = True) -> dict[str, Any]:
         return _run(cfg, progress)
 
 
-def _novelty_figures(cfg: LearningConfig, steps: int, trajs: list) -> dict[str, float]:
-    novel = novel_held_out(cfg, steps)
+def _novelty_figures(
+    cfg: LearningConfig, steps: int, seeds: Sequence[int], trajs: list
+) -> dict[str, float]:
+    novel = novel_held_out(cfg, steps, seeds)
     if novel is None:
         return {}
     new = [bool(t.success) for t, n in zip(trajs, novel, strict=True) if n]
@@ -376,6 +442,14 @@ def _novelty_figures(cfg: LearningConfig, steps: int, trajs: list) -> dict[str, 
         "held_out_novel": sum(novel) / len(novel),
         "success_after_novel": sum(new) / len(new) if new else float("nan"),
     }
+
+
+def _log_curve(out: Path, step: int, rate: float) -> None:
+    """Append one held-out evaluation to ``out/curve.jsonl`` (written as the run goes)."""
+    import json
+
+    with open(out / "curve.jsonl", "a") as f:
+        f.write(json.dumps({"step": step, "success": rate}) + "\n")
 
 
 class _Solved(Exception):
@@ -390,6 +464,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
     from agentgym.rollout import evaluate
 
     start = time.perf_counter()
+    eval_seeds = held_out_seeds(cfg)
     out = Path(cfg.out_dir or tempfile.mkdtemp(prefix="agentgym-learning-"))
     texts, pieces, actions = _env_corpus(cfg, range(200, 232))
     model_dir = build_tiny_chat_model(
@@ -402,10 +477,10 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
     )
     policy = HFPolicy.from_pretrained(str(model_dir), device="cpu")
     _warm_start(policy, cfg, actions)
-    eval_seeds = list(range(1_000_000, 1_000_000 + cfg.eval_seeds))
     collect_cfg = _collect_config(cfg)
     first = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)
     curve: list[tuple[int, float]] = [(0, first["success_rate"])]
+    _log_curve(out, 0, first["success_rate"])
     history: list[dict[str, float]] = []
 
     def on_step(step: int, metrics: dict[str, float]) -> None:
@@ -413,6 +488,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
         if cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.grpo_steps:
             rate = evaluate(policy, cfg.env_id, eval_seeds, collect_cfg)["success_rate"]
             curve.append((step + 1, rate))
+            _log_curve(out, step + 1, rate)
             if cfg.stop_at and rate >= cfg.stop_at:
                 raise _Solved
 
@@ -442,6 +518,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
     steps = len(history)
     if curve[-1][0] != steps:
         curve.append((steps, last["success_rate"]))
+        _log_curve(out, steps, last["success_rate"])
     reached = [s for s, rate in curve if rate >= TARGET]
     before_stats = tool_use_stats(first["trajectories"])
     return {
@@ -451,7 +528,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
         "seconds": time.perf_counter() - start,
         "train_success_last": history[-1]["reward/success_rate"] if history else 0.0,
         "steps_to_target": reached[0] if reached else -1,
-        **_novelty_figures(cfg, steps, last["trajectories"]),
+        **_novelty_figures(cfg, steps, eval_seeds, last["trajectories"]),
         "curve": curve,
         **{f"before_{k}": v for k, v in before_stats.items()},
         **tool_use_stats(last["trajectories"]),

@@ -211,7 +211,14 @@ def turn_returns(traj: Trajectory, gamma: float = 1.0) -> np.ndarray:
 
 
 def _state_key(traj: Trajectory, k: int) -> str:
-    """What the agent saw when it took turn ``k``: the env's latest messages."""
+    """The state the agent acted from at turn ``k``.
+
+    The env's ``info["state"]`` after turn ``k - 1`` when it reports one (toy-text games
+    do), else what the agent saw: the env's latest messages (turn 0: the reset messages,
+    the same for every sample of a group).
+    """
+    if k > 0 and "state" in traj.turns[k - 1].info:
+        return f"state:{traj.turns[k - 1].info['state']!r}"
     seen = traj.initial_observation if k == 0 else traj.turns[k - 1].observation
     return "\x1e".join(f"{m.get('role')}:{m.get('content')}" for m in seen)
 
@@ -219,8 +226,10 @@ def _state_key(traj: Trajectory, k: int) -> str:
 class GiGPO:
     """Group-in-group advantages: episode-level GRPO plus step-level credit.
 
-    Within each group, turns taken from the same observed state (identical
-    env messages) form a step group; their discounted returns-to-go are
+    Within each group, turns taken from the same state form a step group: the same
+    ``info["state"]`` reported by the env after the previous turn (toy-text games
+    report their game state), else identical env messages (the observation text,
+    which may also say how the agent got there); their discounted returns-to-go are
     normalised within it, so the agent learns which action was better *in
     that state*. Per-turn advantage = episode advantage + ``step_weight`` x
     step advantage. States seen once get no step term.

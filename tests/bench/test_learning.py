@@ -83,3 +83,33 @@ def test_quick_tools_run_learns_to_call_the_tool_and_answer_with_its_result(tmp_
     assert np.mean(found[-5:]) > 2 * np.mean(found[:5]), (
         found
     )  # it learnt to look up the asked item
+
+
+@pytest.mark.slow
+def test_quick_random_maps_run_reads_maps_it_never_trained_on(tmp_path):
+    """bench/learning.py --recipe random-maps --quick: a new random 4x4 map per task,
+    evaluated greedily on maps no training task showed (held_out="novel"); success
+    rises from 0 (the warm start knows the format only) on those unseen maps."""
+    env = dict(os.environ, AGENTGYM_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(ROOT / "bench" / "learning.py"), "--recipe", "random-maps"]
+    cmd += ["--quick", "--no-progress", "--json-out", str(tmp_path / "maps.json")]
+    proc = subprocess.run(
+        [*cmd, "--out-dir", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = LINE.match(proc.stdout.strip().splitlines()[-1])
+    assert m, proc.stdout[-500:]
+    res = json.loads((tmp_path / "maps.json").read_text())["random-maps"]
+    cfg = res["config"]
+    assert cfg["env_kwargs"]["random_map_size"] == 4 and cfg["held_out"] == "novel"
+    assert res["held_out_novel"] == 1.0  # every evaluated map is one training never showed
+    before, after = float(m["before"]), float(m["after"])
+    assert before <= 0.1, m.group(0)
+    assert after >= before + 0.25, m.group(0)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "grpo" / "metrics.jsonl").open()]
+    rates = [r["reward/success_rate"] for r in rows if "reward/success_rate" in r]
+    assert np.mean(rates[-5:]) > np.mean(rates[:5]) + 0.15, rates  # sampled success rises too

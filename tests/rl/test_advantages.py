@@ -123,3 +123,37 @@ def test_gigpo_by_hand_credits_the_action_taken_in_a_shared_state():
     np.testing.assert_allclose(out[2], [ep[2]])  # a state seen once gets no step term
     per_turn, _ = compute_advantages("gigpo", [good, bad, lone])
     assert [len(a) for a in per_turn] == [2, 2, 1]
+
+
+def test_gigpo_groups_by_the_env_reported_state_not_the_message_text():
+    # Two episodes reach the same cell by different moves, so the text they saw there
+    # differs ("You moved right." / "You moved down."), but the env reports the same
+    # info["state"]: one step group. Text-keyed, they would be two singletons.
+    def episode(came_by, action, reward):
+        t = _multi("g", [("start", came_by, 0.0), (f"moved {came_by}", action, reward)])
+        t.turns[0].info["state"] = 5
+        return t
+
+    good, bad = episode("right", "down", 1.0), episode("down", "left", 0.0)
+    est = advantages.GiGPO(step_weight=1.0, gamma=1.0)
+    rewards, groups = np.array([1.0, 0.0]), np.array(["g", "g"])
+    out = est.turn_advantages([good, bad], rewards, groups)
+    ep = group_advantages("grpo", rewards, ["g"] * 2)
+    step = 1 / math.sqrt(0.5)  # returns [1, 0] at the shared state
+    assert out[1][1] - ep[1] == pytest.approx(-0.5 * step, rel=1e-5)
+    assert out[0][1] - ep[0] == pytest.approx(0.5 * step, rel=1e-5)
+    for t in (good, bad):
+        del t.turns[0].info["state"]
+    text_keyed = est.turn_advantages([good, bad], rewards, groups)
+    # turn 0 (shared reset text) still gets its step term; turn 1 gets none
+    np.testing.assert_allclose([a[1] for a in text_keyed], ep, rtol=1e-6)
+
+
+def test_toytext_reports_the_game_state_in_info():
+    import agentgym
+
+    env = agentgym.make("agentgym/FrozenLake-v0")
+    env.reset(seed=0)
+    assert env.step("right")[4]["state"] == 1  # row 0, column 1 of the 4x4 map
+    assert env.step("jump")[4]["state"] == 1  # a bad action leaves the state as it was
+    assert env.step("down")[4]["state"] == 5
