@@ -105,6 +105,8 @@ class LearningConfig:
     """GRPO learning rate."""
     lr_warmup_steps: int = 0
     """Linear learning-rate warm-up, in optimizer steps."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """Learning-rate decay over the ``grpo_steps`` (to a tenth of ``lr``)."""
     epochs: int = 4
     """PPO epochs per batch."""
     loss: str = "ppo_clip"
@@ -505,6 +507,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
         lr=cfg.lr,
         epochs=cfg.epochs,
         lr_warmup_steps=cfg.lr_warmup_steps,
+        lr_schedule=cfg.lr_schedule,
         micro_batch_size=64,
         seed=cfg.seed,
         out_dir=str(out / "grpo"),

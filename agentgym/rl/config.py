@@ -209,6 +209,12 @@ class TrainConfig:
     lr_warmup_steps: int = 0
     """Optimizer steps over which the learning rate ramps linearly from lr/warmup up to lr
     (Adam's first steps move every weight by about lr, whatever the gradient)."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """After the warm-up: keep ``lr``, or decay it (linearly, or along a half cosine) to
+    ``lr * lr_min_ratio`` at the run's last optimizer step (``steps * epochs``: one
+    optimizer step per epoch of each batch)."""
+    lr_min_ratio: float = 0.1
+    """The decayed schedules' final learning rate, as a fraction of ``lr``."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
     epochs: int = 1
@@ -256,6 +262,12 @@ class TrainConfig:
             raise ConfigError(f"loss_agg must be one of {LOSS_AGGREGATIONS}, got {self.loss_agg!r}")
         if self.loss_agg_norm is not None and self.loss_agg_norm < 1:
             raise ConfigError(f"loss_agg_norm must be >= 1 or None, got {self.loss_agg_norm}")
+        if self.lr_schedule not in ("constant", "linear", "cosine"):
+            raise ConfigError(
+                f"lr_schedule must be constant, linear or cosine, got {self.lr_schedule!r}"
+            )
+        if not 0.0 <= self.lr_min_ratio <= 1.0:
+            raise ConfigError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.sampler.startswith("openai:") and not self.sync_dir:

@@ -26,7 +26,7 @@ import contextlib
 import inspect
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,10 +131,7 @@ class Trainer:
         self.nucleus_top_p: float | None = None
         self.loss_fn = LOSSES.get(config.loss)
         self.optimizer = _adamw(torch, [p for p in model.parameters() if p.requires_grad], config)
-        warmup = max(int(config.lr_warmup_steps), 0)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda n: min(1.0, (n + 1) / warmup) if warmup else 1.0
-        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_factor(config))
         self.train_model = model
         if accelerator is not None:
             # The scheduler stays ours: accelerate would step it once per process.
@@ -426,6 +423,32 @@ class Trainer:
             save_adapter(self.peft_model, out / "adapter")
         if tokenizer is not None:
             tokenizer.save_pretrained(out)
+
+
+def _lr_factor(config: TrainConfig) -> Callable[[int], float]:
+    """The learning-rate multiplier at optimizer step ``n`` (see ``TrainConfig.lr_schedule``).
+
+    Example:
+        >>> from agentgym.rl import TrainConfig
+        >>> f = _lr_factor(TrainConfig(steps=11, epochs=1, lr_schedule="linear", lr_min_ratio=0))
+        >>> [round(f(n), 2) for n in (0, 5, 10, 20)]  # the first and the last step's
+        [1.0, 0.5, 0.0, 0.0]
+    """
+    warmup = max(int(config.lr_warmup_steps), 0)
+    total = max(config.steps * config.epochs, 1)
+    floor = config.lr_min_ratio
+
+    def factor(n: int) -> float:
+        if warmup and n < warmup:
+            return (n + 1) / warmup
+        if config.lr_schedule == "constant":
+            return 1.0
+        done = min(max(n - warmup, 0) / max(total - warmup - 1, 1), 1.0)
+        if config.lr_schedule == "linear":
+            return 1.0 - (1.0 - floor) * done
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * done))
+
+    return factor
 
 
 def _adamw(torch: Any, params: list[Any], config: TrainConfig) -> Any:

@@ -117,3 +117,23 @@ def test_lr_warmup_ramps_linearly_then_holds(tiny_policy):
     assert seen == pytest.approx([2e-3 / 4, 3e-3 / 4, 1e-3, 1e-3, 1e-3])
     plain = Trainer(tiny_policy.model, TrainConfig(lr=1e-3))
     assert plain.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_lr_cosine_decay_reaches_the_floor_on_the_last_optimizer_step(tiny_policy):
+    # 3 steps x 2 epochs = 6 optimizer steps: 2 of warm-up (0.5, 1.0), then a half
+    # cosine over the other 4 from 1.0 down to lr_min_ratio=0.1 on the 6th.
+    cfg = TrainConfig(
+        lr=1e-3, steps=3, epochs=2, lr_warmup_steps=2, lr_schedule="cosine", lr_min_ratio=0.1
+    )
+    trainer = Trainer(tiny_policy.model, cfg)
+    trajs = _two_echo_samples(tiny_policy)
+    used = [trainer.optimizer.param_groups[0]["lr"]]
+    for _ in range(3):
+        trainer.update(trajs, [1.0, -1.0])
+        used.append(trainer.optimizer.param_groups[0]["lr"])
+    # lr before update 1, then after each update (= before the next optimizer step)
+    assert used == pytest.approx([0.5e-3, 1e-3, 0.325e-3, 0.1e-3])
+    with pytest.raises(ConfigError, match="lr_schedule must be"):
+        TrainConfig(lr_schedule="step")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="lr_min_ratio"):
+        TrainConfig(lr_min_ratio=1.5)
