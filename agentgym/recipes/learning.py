@@ -118,6 +118,9 @@ class LearningConfig:
     kl_coef: float = 0.0
     """KL penalty (in the loss) to the warm-started model: it holds the policy near the
     warm start's spread over actions while the reward pulls it away (0: none)."""
+    zero_variance: Literal["keep", "drop", "resample"] = "keep"
+    """Groups whose rewards all tie: keep, drop, or drop and collect fresh tasks until
+    the step has ``tasks_per_step`` informative groups (``TrainConfig.filter``)."""
     estimator: str = "grpo"
     """Advantage estimator (``gigpo`` adds step-level credit from the turn rewards)."""
     reward: Literal["total", "outcome"] = "total"
@@ -345,14 +348,20 @@ def _first_observation(env: Any, seed: int) -> str:
 
 
 def _trained_tasks(cfg: LearningConfig, env: Any, steps: int) -> set[str]:
-    """First observations of the training tasks of ``steps`` GRPO steps.
+    """First observations of every task ``steps`` GRPO steps may train on.
 
-    Training seeds as :func:`agentgym.rl.train` draws them.
+    Training seeds as :func:`agentgym.rl.train` draws them, with ``resample`` every
+    round's it may draw.
     """
+    from agentgym.rl.loop import task_seeds
+
+    tcfg = _train_config(cfg)
+    rounds = 1 + (tcfg.filter.max_resample_rounds if cfg.zero_variance == "resample" else 0)
     return {
-        _first_observation(env, cfg.seed * 1_000_003 + step * cfg.tasks_per_step + i)
+        _first_observation(env, seed)
         for step in range(steps)
-        for i in range(cfg.tasks_per_step)
+        for round_ in range(rounds)
+        for seed in task_seeds(tcfg, step, round_)
     }
 
 
@@ -458,11 +467,37 @@ class _Solved(Exception):
     """Raised from the step callback to end training early (the loop has no stop hook)."""
 
 
+def _train_config(cfg: LearningConfig, out: Path | str = "") -> Any:
+    """The :class:`~agentgym.rl.TrainConfig` of the GRPO phase."""
+    from agentgym.rl import TrainConfig
+    from agentgym.rl.config import FilterConfig, KLConfig
+
+    return TrainConfig(
+        env_id=cfg.env_id,
+        steps=cfg.grpo_steps,
+        tasks_per_step=cfg.tasks_per_step,
+        collect=_collect_config(cfg),
+        estimator=cfg.estimator,
+        reward=cfg.reward,
+        kl=KLConfig(coef=cfg.kl_coef),
+        filter=FilterConfig(zero_variance=cfg.zero_variance),
+        loss=cfg.loss,
+        clip_high=cfg.clip_high,
+        lr=cfg.lr,
+        epochs=cfg.epochs,
+        lr_warmup_steps=cfg.lr_warmup_steps,
+        lr_schedule=cfg.lr_schedule,
+        micro_batch_size=64,
+        seed=cfg.seed,
+        out_dir=str(out),
+        save_model=False,
+    )
+
+
 def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
     from agentgym.policies.hf import HFPolicy
     from agentgym.policies.tinymodels import build_tiny_chat_model
-    from agentgym.rl import TrainConfig, train
-    from agentgym.rl.config import KLConfig
+    from agentgym.rl import train
     from agentgym.rollout import evaluate
 
     start = time.perf_counter()
@@ -494,25 +529,7 @@ def _run(cfg: LearningConfig, progress: bool) -> dict[str, Any]:
             if cfg.stop_at and rate >= cfg.stop_at:
                 raise _Solved
 
-    tcfg = TrainConfig(
-        env_id=cfg.env_id,
-        steps=cfg.grpo_steps,
-        tasks_per_step=cfg.tasks_per_step,
-        collect=collect_cfg,
-        estimator=cfg.estimator,
-        reward=cfg.reward,
-        kl=KLConfig(coef=cfg.kl_coef),
-        loss=cfg.loss,
-        clip_high=cfg.clip_high,
-        lr=cfg.lr,
-        epochs=cfg.epochs,
-        lr_warmup_steps=cfg.lr_warmup_steps,
-        lr_schedule=cfg.lr_schedule,
-        micro_batch_size=64,
-        seed=cfg.seed,
-        out_dir=str(out / "grpo"),
-        save_model=False,
-    )
+    tcfg = _train_config(cfg, out / "grpo")
     try:
         train(tcfg, policy=policy, on_step=on_step, progress=progress)
     except _Solved:

@@ -112,3 +112,33 @@ def test_protocol_warm_start_imitates_call_then_answer_and_needs_an_env_that_has
     assert len({t.turns[0].action for t in trajs}) > 1  # random items, not the asked one
     with pytest.raises(ConfigError, match="protocol_actions"):
         _protocol_policy(LearningConfig(warm_start="protocol"), tokenizer)
+
+
+@pytest.mark.parametrize("zero_variance", ["keep", "resample"])
+def test_novel_held_out_maps_are_none_that_training_may_draw(zero_variance):
+    import agentgym
+    from agentgym.recipes.learning import _train_config, held_out_seeds, novel_held_out
+    from agentgym.rl.loop import task_seeds
+
+    cfg = preset("random-maps", grpo_steps=20, zero_variance=zero_variance)
+    seeds = held_out_seeds(cfg)
+    assert len(seeds) == cfg.eval_seeds == 32
+    env = agentgym.make(cfg.env_id, **cfg.env_kwargs)
+
+    def board(seed):
+        env.reset(seed=seed)
+        return tuple(env.unwrapped.board)
+
+    tcfg = _train_config(cfg)
+    rounds = 5 if zero_variance == "resample" else 1  # max_resample_rounds = 4
+    trained = {
+        board(s) for step in range(20) for r in range(rounds) for s in task_seeds(tcfg, step, r)
+    }
+    assert not trained & {board(s) for s in seeds}
+    assert novel_held_out(cfg, 20, seeds) == [True] * 32
+    # plain seeds 1,000,000+ do repeat common maps (few holes)
+    plain = held_out_seeds(preset("random-maps", grpo_steps=20, held_out="seeds"))
+    assert plain == list(range(1_000_000, 1_000_032))
+    assert not all(novel_held_out(cfg, 20, plain))
+    with pytest.raises(ConfigError, match="held_out='novel' needs a toy-text env"):
+        held_out_seeds(preset("tools", held_out="novel"))
