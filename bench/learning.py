@@ -49,7 +49,7 @@ class Args:
     """Run ``tools`` and ``tools-outcome`` and report the steps each took to the target."""
     quick: bool = False
     """The smaller version run by the tests (fewer evaluation seeds; tools: 16 seeds, stop
-    at the target; random-maps: 16 seeds, 40 steps)."""
+    at the target; random-maps: 16 seeds, 50 steps)."""
     progress: bool = True
     """Show progress bars."""
     json_out: str = ""

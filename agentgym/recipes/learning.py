@@ -219,7 +219,7 @@ RECIPES["tools-gigpo"] = {**RECIPES["tools"], "estimator": "gigpo"}
 #: What ``--quick`` (the tests' version) changes, on top of :data:`QUICK`, per recipe.
 QUICK_RECIPES: dict[str, dict[str, Any]] = {
     "tools": {"eval_seeds": 16, "grpo_steps": 80, "stop_at": TARGET},
-    "random-maps": {"eval_seeds": 16, "grpo_steps": 40, "eval_every": 0, "stop_at": 0.0},
+    "random-maps": {"eval_seeds": 16, "grpo_steps": 50, "eval_every": 0, "stop_at": 0.0},
 }
 
 
