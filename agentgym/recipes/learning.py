@@ -115,6 +115,8 @@ class LearningConfig:
     """PPO clip range above 1 (a wider one lets rare successes count for more)."""
     temperature: float = 1.0
     """Sampling temperature during training."""
+    entropy_coef: float = 0.0
+    """Entropy bonus in the loss (``TrainConfig.entropy_coef``; 0: none)."""
     kl_coef: float = 0.0
     """KL penalty (in the loss) to the warm-started model: it holds the policy near the
     warm start's spread over actions while the reward pulls it away (0: none)."""
@@ -480,6 +482,7 @@ def _train_config(cfg: LearningConfig, out: Path | str = "") -> Any:
         estimator=cfg.estimator,
         reward=cfg.reward,
         kl=KLConfig(coef=cfg.kl_coef),
+        entropy_coef=cfg.entropy_coef,
         filter=FilterConfig(zero_variance=cfg.zero_variance),
         loss=cfg.loss,
         clip_high=cfg.clip_high,

@@ -217,6 +217,9 @@ class TrainConfig:
     """The decayed schedules' final learning rate, as a fraction of ``lr``."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
+    entropy_coef: float = 0.0
+    """Entropy bonus: the loss subtracts this times each trained token's policy entropy
+    (full vocabulary), against early collapse onto one action (0: none, no extra work)."""
     epochs: int = 1
     """Passes over each batch of rollouts."""
     micro_batch_size: int = 16
@@ -262,6 +265,8 @@ class TrainConfig:
             raise ConfigError(f"loss_agg must be one of {LOSS_AGGREGATIONS}, got {self.loss_agg!r}")
         if self.loss_agg_norm is not None and self.loss_agg_norm < 1:
             raise ConfigError(f"loss_agg_norm must be >= 1 or None, got {self.loss_agg_norm}")
+        if self.entropy_coef < 0:
+            raise ConfigError(f"entropy_coef must be >= 0, got {self.entropy_coef}")
         if self.lr_schedule not in ("constant", "linear", "cosine"):
             raise ConfigError(
                 f"lr_schedule must be constant, linear or cosine, got {self.lr_schedule!r}"

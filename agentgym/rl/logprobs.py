@@ -23,7 +23,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-__all__ = ["token_logprobs", "entropy"]
+__all__ = ["token_logprobs", "entropy", "entropy_with_grad"]
 
 
 @cache
@@ -67,3 +67,20 @@ def entropy(logits: Any, masked: bool = False) -> Any:
         z = torch.where(torch.isfinite(logits), logits, 0.0) if masked else logits
         mean_logit = (p.unsqueeze(-2) @ z.unsqueeze(-1)).squeeze(-1)  # sum_v p_v z_v
         return (lse - mean_logit).squeeze(-1)
+
+
+def entropy_with_grad(logits: Any) -> Any:
+    """Entropy of ``softmax(logits)`` over the last axis, differentiable (the entropy bonus).
+
+    Example:
+        >>> import torch
+        >>> z = torch.zeros(1, 4, requires_grad=True)
+        >>> h = entropy_with_grad(z)
+        >>> round(float(h), 4) == round(float(torch.log(torch.tensor(4.0))), 4)
+        True
+    """
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    plogp = torch.where(torch.isfinite(logp), logp.exp() * logp, 0.0)  # -inf: outside a nucleus
+    return -plogp.sum(-1)

@@ -35,7 +35,7 @@ import numpy as np
 from agentgym.errors import require
 from agentgym.rl.config import TrainConfig
 from agentgym.rl.kl import Reference, kl_estimate
-from agentgym.rl.logprobs import entropy, token_logprobs
+from agentgym.rl.logprobs import entropy, entropy_with_grad, token_logprobs
 from agentgym.rl.losses import LOSSES, aggregate
 from agentgym.trajectory import TokenLedger, Trajectory
 
@@ -255,7 +255,7 @@ class Trainer:
             for sample in _samples(t, a):
                 n_tokens += sum(sample.ledger.loss_mask)
                 n_seqs += 1
-                if kl_in_loss or any(sample.advantages):
+                if kl_in_loss or cfg.entropy_coef or any(sample.advantages):
                     samples.append(sample)
         mb = cfg.micro_batch_size
         tot_tokens, tot_seqs, tot_samples = self._reduce(
@@ -342,6 +342,9 @@ class Trainer:
         per_tok, extra = self.loss_fn(logp, old, adv, mask, cfg)
         if weight is not None:
             per_tok = per_tok * weight
+        if cfg.entropy_coef:
+            ent_tok = torch.nn.functional.pad(entropy_with_grad(logits), (start, 0))
+            per_tok = per_tok - cfg.entropy_coef * ent_tok
         if "ref" in cache:
             kl = kl_estimate(logp, cache["ref"], cfg.kl.estimator)
             per_tok = per_tok + cfg.kl.coef * kl

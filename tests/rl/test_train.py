@@ -137,3 +137,17 @@ def test_lr_cosine_decay_reaches_the_floor_on_the_last_optimizer_step(tiny_polic
         TrainConfig(lr_schedule="step")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="lr_min_ratio"):
         TrainConfig(lr_min_ratio=1.5)
+
+
+def test_entropy_bonus_raises_the_policy_entropy_even_without_advantage(tiny_policy):
+    # Zero advantages: the policy term is 0 and, without a bonus, nothing is trained at
+    # all. With entropy_coef the update ascends the tokens' entropy.
+    trajs = _two_echo_samples(tiny_policy)
+    plain = Trainer(tiny_policy.model, TrainConfig(lr=1e-2))
+    assert plain.update(trajs, [0.0, 0.0])["perf/trained_samples"] == 0
+    trainer = Trainer(tiny_policy.model, TrainConfig(lr=1e-2, entropy_coef=1.0, epochs=2))
+    seen = [trainer.update(trajs, [0.0, 0.0])["policy/entropy"] for _ in range(4)]
+    assert seen[-1] > seen[0] + 0.01, seen  # the metric is taken before each update
+    assert seen == sorted(seen), seen
+    with pytest.raises(ConfigError, match="entropy_coef"):
+        TrainConfig(entropy_coef=-0.1)
