@@ -26,6 +26,26 @@ LINE = re.compile(
 )
 
 
+def _quick_recipe(tmp_path, recipe):
+    """Run ``bench/learning.py --recipe RECIPE --quick`` as a user would; return the match
+    of its last line and the run's figures from ``--json-out`` (model, metrics in
+    ``tmp_path/run``)."""
+    env = dict(os.environ, AGENTGYM_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(ROOT / "bench" / "learning.py"), "--recipe", recipe, "--quick"]
+    cmd += ["--no-progress", "--json-out", str(tmp_path / "figures.json")]
+    proc = subprocess.run(
+        [*cmd, "--out-dir", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = LINE.match(proc.stdout.strip().splitlines()[-1])
+    assert m, proc.stdout[-500:]
+    return m, json.loads((tmp_path / "figures.json").read_text())[recipe]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_quick_learning_run_raises_success(tmp_path, seed):
@@ -58,20 +78,7 @@ def test_quick_tools_run_learns_to_call_the_tool_and_answer_with_its_result(tmp_
     """bench/learning.py --recipe tools --quick: on held-out tables (codes drawn per task,
     only the tool reveals them) greedy success rises from guessing level to most tasks,
     and the trained policy makes one valid call per episode."""
-    env = dict(os.environ, AGENTGYM_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, str(ROOT / "bench" / "learning.py"), "--recipe", "tools", "--quick"]
-    cmd += ["--no-progress", "--json-out", str(tmp_path / "tools.json")]
-    proc = subprocess.run(
-        [*cmd, "--out-dir", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    m = LINE.match(proc.stdout.strip().splitlines()[-1])
-    assert m, proc.stdout[-500:]
-    res = json.loads((tmp_path / "tools.json").read_text())["tools"]
+    m, res = _quick_recipe(tmp_path, "tools")
     assert res["config"]["eval_seeds"] >= 16 and res["config"]["env_id"] == "agentgym/Lookup-v0"
     before, after = float(m["before"]), float(m["after"])
     assert before <= 0.1, m.group(0)  # no better than guessing before training
@@ -90,20 +97,7 @@ def test_quick_random_maps_run_reads_maps_it_never_trained_on(tmp_path):
     """bench/learning.py --recipe random-maps --quick: a new random 4x4 map per task,
     evaluated greedily on maps no training task showed (held_out="novel"); success
     rises from 0 (the warm start knows the format only) on those unseen maps."""
-    env = dict(os.environ, AGENTGYM_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, str(ROOT / "bench" / "learning.py"), "--recipe", "random-maps"]
-    cmd += ["--quick", "--no-progress", "--json-out", str(tmp_path / "maps.json")]
-    proc = subprocess.run(
-        [*cmd, "--out-dir", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    m = LINE.match(proc.stdout.strip().splitlines()[-1])
-    assert m, proc.stdout[-500:]
-    res = json.loads((tmp_path / "maps.json").read_text())["random-maps"]
+    m, res = _quick_recipe(tmp_path, "random-maps")
     cfg = res["config"]
     assert cfg["env_kwargs"]["random_map_size"] == 4 and cfg["held_out"] == "novel"
     assert res["held_out_novel"] == 1.0  # every evaluated map is one training never showed
